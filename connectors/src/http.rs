@@ -1,0 +1,269 @@
+//! The one HTTP client every connector calls through.
+//!
+//! It owns three things so no connector re-invents them:
+//! - a client-side rate limit (governor) sized from the API's published limits,
+//!   so we wait instead of collecting 429s;
+//! - error classification, once: timeouts, connection errors, 429 and 5xx are
+//!   retryable; other 4xx and undecodable payloads are permanent;
+//! - retries with exponential backoff and full jitter that honor `Retry-After`.
+
+use bytes::Bytes;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use http::{HeaderMap, StatusCode};
+use rand::Rng;
+use serde::de::DeserializeOwned;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A remote failure, classified.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum RemoteError {
+    /// Worth trying again later: timeouts, connection errors, 429, 5xx, throttling.
+    #[error("retryable remote error (status {status:?}): {message}")]
+    Retryable {
+        status: Option<u16>,
+        retry_after: Option<Duration>,
+        message: String,
+    },
+    /// Trying again will not help: other 4xx, a payload we cannot decode.
+    #[error("permanent remote error (status {status:?}): {message}")]
+    Permanent { status: Option<u16>, message: String },
+}
+
+impl RemoteError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, RemoteError::Retryable { .. })
+    }
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            RemoteError::Retryable { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+    pub fn permanent(message: impl Into<String>) -> Self {
+        RemoteError::Permanent {
+            status: None,
+            message: message.into(),
+        }
+    }
+    pub fn retryable(message: impl Into<String>, retry_after: Option<Duration>) -> Self {
+        RemoteError::Retryable {
+            status: None,
+            retry_after,
+            message: message.into(),
+        }
+    }
+}
+
+/// Classify a non-success HTTP status. Never includes the body's secrets: only
+/// the first bytes of the vendor's error text.
+pub fn classify_status(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> RemoteError {
+    let snippet: String = String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
+    let code = Some(status.as_u16());
+    if status == StatusCode::TOO_MANY_REQUESTS
+        || status.is_server_error()
+        || status == StatusCode::REQUEST_TIMEOUT
+    {
+        RemoteError::Retryable {
+            status: code,
+            retry_after: retry_after(headers),
+            message: format!("HTTP {status}: {snippet}"),
+        }
+    } else {
+        RemoteError::Permanent {
+            status: code,
+            message: format!("HTTP {status}: {snippet}"),
+        }
+    }
+}
+
+/// `Retry-After` in seconds (fractions allowed, as Shopify sends `2.0`).
+pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let v = headers.get(http::header::RETRY_AFTER)?.to_str().ok()?;
+    let secs: f64 = v.trim().parse().ok()?;
+    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(3600.0)))
+}
+
+fn classify_transport(err: reqwest::Error) -> RemoteError {
+    // `without_url`: URLs can carry shop names or keys; they stay out of errors.
+    let err = err.without_url();
+    if err.is_decode() || err.is_builder() {
+        RemoteError::permanent(format!("request failed: {err}"))
+    } else {
+        RemoteError::retryable(format!("transport: {err}"), None)
+    }
+}
+
+/// Retry schedule: exponential with full jitter, capped.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Attempts per call, the first included.
+    pub max_attempts: u32,
+    pub base: Duration,
+    pub max: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 6,
+            base: Duration::from_millis(100),
+            max: Duration::from_secs(10),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Delay before attempt `attempt + 1` (0-based), at least `floor` (Retry-After).
+    pub fn delay(&self, attempt: u32, floor: Option<Duration>) -> Duration {
+        let exp = self
+            .base
+            .saturating_mul(2u32.saturating_pow(attempt.min(16)))
+            .min(self.max);
+        let jittered = Duration::from_secs_f64(rand::rng().random_range(0.0..=exp.as_secs_f64()));
+        match floor {
+            Some(f) => f.max(jittered),
+            None => jittered,
+        }
+    }
+}
+
+/// A published request-rate limit: `per_second` steady, `burst` at once.
+#[derive(Debug, Clone, Copy)]
+pub struct RateLimit {
+    pub per_second: f64,
+    pub burst: u32,
+}
+
+/// A successful response: status, headers and the raw body.
+#[derive(Debug)]
+pub struct RawResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl RawResponse {
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, RemoteError> {
+        serde_json::from_slice(&self.body)
+            .map_err(|e| RemoteError::permanent(format!("undecodable response: {e}")))
+    }
+}
+
+#[derive(Clone)]
+pub struct HttpClient {
+    client: reqwest::Client,
+    limiter: Option<Arc<DefaultDirectRateLimiter>>,
+    policy: RetryPolicy,
+    /// Names the remote in logs (`shopify:shop-1`).
+    name: Arc<str>,
+}
+
+impl std::fmt::Debug for HttpClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpClient").field("name", &self.name).finish()
+    }
+}
+
+impl HttpClient {
+    pub fn new(name: impl Into<String>, timeout: Duration, rate: Option<RateLimit>) -> Self {
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(5)))
+            .user_agent(concat!("orderhub/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("a reqwest client with static settings always builds");
+        let limiter = rate.map(|r| {
+            let burst = NonZeroU32::new(r.burst.max(1)).unwrap_or(NonZeroU32::MIN);
+            let period = Duration::from_secs_f64(1.0 / r.per_second.max(0.001));
+            let quota = Quota::with_period(period)
+                .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+                .allow_burst(burst);
+            Arc::new(RateLimiter::direct(quota))
+        });
+        Self {
+            client,
+            limiter,
+            policy: RetryPolicy::default(),
+            name: Arc::from(name.into()),
+        }
+    }
+
+    pub fn with_retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    pub fn reqwest(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// Send a request built by `build` (called again for each attempt) and hand a
+    /// 2xx response to `check`, which may still turn it into an error (GraphQL
+    /// reports throttling in a 200 body). Retryable errors are retried here.
+    pub async fn execute<T>(
+        &self,
+        build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+        check: impl Fn(RawResponse) -> Result<T, RemoteError>,
+    ) -> Result<T, RemoteError> {
+        let mut attempt = 0;
+        loop {
+            if let Some(l) = &self.limiter {
+                l.until_ready().await;
+            }
+            let result = match build(&self.client).send().await {
+                Err(e) => Err(classify_transport(e)),
+                Ok(resp) => {
+                    let status = resp.status();
+                    let headers = resp.headers().clone();
+                    match resp.bytes().await {
+                        Err(e) => Err(classify_transport(e)),
+                        Ok(body) if status.is_success() => check(RawResponse {
+                            status,
+                            headers,
+                            body,
+                        }),
+                        Ok(body) => Err(classify_status(status, &headers, &body)),
+                    }
+                }
+            };
+            match result {
+                Err(err) if err.is_retryable() && attempt + 1 < self.policy.max_attempts => {
+                    let delay = self.policy.delay(attempt, err.retry_after());
+                    tracing::debug!(remote = %self.name, attempt, delay_ms = delay.as_millis() as u64, error = %err, "retrying");
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_are_classified_once() {
+        let h = HeaderMap::new();
+        assert!(classify_status(StatusCode::TOO_MANY_REQUESTS, &h, b"").is_retryable());
+        assert!(classify_status(StatusCode::BAD_GATEWAY, &h, b"").is_retryable());
+        assert!(!classify_status(StatusCode::UNPROCESSABLE_ENTITY, &h, b"").is_retryable());
+        assert!(!classify_status(StatusCode::UNAUTHORIZED, &h, b"").is_retryable());
+    }
+
+    #[test]
+    fn retry_after_is_a_floor_for_the_backoff() {
+        let mut h = HeaderMap::new();
+        h.insert(http::header::RETRY_AFTER, "2.0".parse().unwrap());
+        let err = classify_status(StatusCode::TOO_MANY_REQUESTS, &h, b"");
+        assert_eq!(err.retry_after(), Some(Duration::from_secs(2)));
+        let p = RetryPolicy::default();
+        assert!(p.delay(0, err.retry_after()) >= Duration::from_secs(2));
+        for attempt in 0..20 {
+            assert!(p.delay(attempt, None) <= p.max);
+        }
+    }
+}

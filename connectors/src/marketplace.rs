@@ -1,0 +1,122 @@
+//! What every marketplace connector declares and implements.
+
+use crate::http::RemoteError;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use orderhub_core::{MappingError, Order, Quarantined};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// One page of a "changed orders" listing. Items that could not be mapped are
+/// `Err(Quarantined)` with their raw payload, so the rest of the page is kept.
+#[derive(Debug, Default)]
+pub struct OrderPage {
+    pub orders: Vec<Result<Order, Quarantined>>,
+    /// Opaque token for the next page; `None` when this was the last one.
+    pub next_page: Option<String>,
+}
+
+/// A webhook that passed signature verification.
+#[derive(Debug, Clone)]
+pub struct VerifiedWebhook {
+    /// The channel's delivery id, used to drop duplicates.
+    pub delivery_id: String,
+    pub topic: String,
+}
+
+/// Why an inbound webhook was refused. Always answered with a 4xx.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum WebhookError {
+    #[error("missing header {0}")]
+    MissingHeader(&'static str),
+    #[error("signature does not match")]
+    BadSignature,
+    #[error("unsupported topic {0}")]
+    UnsupportedTopic(String),
+}
+
+/// Everything a connector needs from configuration: the channel's settings and
+/// its secrets (already resolved from the environment).
+#[derive(Clone)]
+pub struct ChannelSetup {
+    pub channel_id: String,
+    pub base_url: String,
+    /// Connector-specific settings from the config file (e.g. `api_version`).
+    pub options: BTreeMap<String, String>,
+    /// Secrets by the names the connector declares in `required_secrets`.
+    pub secrets: BTreeMap<String, String>,
+    pub request_timeout: Duration,
+}
+
+impl std::fmt::Debug for ChannelSetup {
+    // Secrets never reach a log line: print their names only.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChannelSetup")
+            .field("channel_id", &self.channel_id)
+            .field("base_url", &self.base_url)
+            .field("options", &self.options)
+            .field("secrets", &self.secrets.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl ChannelSetup {
+    pub fn secret(&self, name: &str) -> &str {
+        self.secrets.get(name).map(String::as_str).unwrap_or_default()
+    }
+}
+
+/// Tracking details pushed back to the channel an order came from.
+#[derive(Debug, Clone)]
+pub struct TrackingPush {
+    pub order_external_id: String,
+    pub carrier: String,
+    pub tracking_number: String,
+    pub tracking_url: Option<String>,
+    pub notify_customer: bool,
+}
+
+#[async_trait]
+pub trait Marketplace: Send + Sync {
+    /// The connector kind as written in config (`shopify`).
+    fn kind(&self) -> &'static str;
+
+    /// One page of orders updated at or after `since`, continuing at `page`.
+    async fn fetch_orders(
+        &self,
+        since: DateTime<Utc>,
+        page: Option<String>,
+    ) -> Result<OrderPage, RemoteError>;
+
+    /// Check an inbound webhook's signature on the raw body.
+    fn verify_webhook(
+        &self,
+        headers: &http::HeaderMap,
+        body: &[u8],
+    ) -> Result<VerifiedWebhook, WebhookError>;
+
+    /// Map a verified webhook body (one order) to the core model.
+    fn order_from_webhook(&self, topic: &str, body: &[u8]) -> Result<Order, Quarantined>;
+
+    /// Tell the channel an order shipped.
+    async fn push_tracking(&self, push: &TrackingPush) -> Result<(), RemoteError>;
+}
+
+/// What a connector kind declares, so config can be validated before anything runs.
+pub struct MarketplaceKind {
+    pub kind: &'static str,
+    pub required_secrets: &'static [&'static str],
+    pub build: fn(ChannelSetup) -> Result<Arc<dyn Marketplace>, String>,
+    /// Map one raw order payload as the channel sends it (for `orderhub normalize`).
+    pub normalize: fn(&str) -> Result<Order, MappingError>,
+}
+
+/// Every marketplace orderhub knows. A new marketplace is one folder and one line here.
+pub fn marketplace_kinds() -> &'static [MarketplaceKind] {
+    &[crate::marketplaces::shopify::KIND]
+}
+
+pub fn marketplace_kind(kind: &str) -> Option<&'static MarketplaceKind> {
+    marketplace_kinds().iter().find(|k| k.kind == kind)
+}

@@ -1,0 +1,8 @@
+//! orderhub's domain: the order model and its state machine, and the store
+//! (sea-orm entities and the queries the worker needs). No HTTP here.
+
+pub mod config;
+pub mod order;
+pub mod store;
+
+pub use order::*;

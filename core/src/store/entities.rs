@@ -1,0 +1,195 @@
+//! sea-orm entities, one module per table. The schema itself lives in
+//! `migrations/`; keep the two in step.
+//!
+//! Money is stored as decimal TEXT (exact on SQLite and Postgres alike) and
+//! converted at the edge; `source_version` is the channel's `updated_at` in
+//! milliseconds, compared to keep the newest update.
+
+pub mod channel {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "channels")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub seller_id: String,
+        pub kind: String,
+        /// Who holds the polling lease and until when (unix ms).
+        pub lease_owner: Option<String>,
+        pub lease_until_ms: Option<i64>,
+        pub next_poll_at_ms: i64,
+        pub last_success_at: Option<DateTimeUtc>,
+        pub last_error: Option<String>,
+        pub error_count: i64,
+        pub orders_synced: i64,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod sync_cursor {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "sync_cursors")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub channel_id: String,
+        /// Highest channel `updated_at` (unix ms) stored for this channel.
+        pub watermark_ms: i64,
+        pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod order {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "orders")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub seller_id: String,
+        pub channel_id: String,
+        pub channel_kind: String,
+        pub external_id: String,
+        pub number: Option<String>,
+        pub status: String,
+        pub payment_status: String,
+        pub fulfillment_status: String,
+        /// The status the channel itself last reported.
+        pub channel_status: String,
+        pub placed_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+        pub source_version: i64,
+        pub currency: String,
+        pub subtotal: String,
+        pub shipping_total: String,
+        pub tax_total: String,
+        pub discount_total: String,
+        pub total: String,
+        pub customer_name: Option<String>,
+        pub customer_email: Option<String>,
+        /// JSON of the core `Customer`, `Address` values.
+        pub customer: Option<String>,
+        pub ship_to: Option<String>,
+        pub bill_to: Option<String>,
+        pub shipping_method: Option<String>,
+        pub exception_reason: Option<String>,
+        pub created_at: DateTimeUtc,
+        pub synced_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {
+        #[sea_orm(has_many = "super::order_line::Entity")]
+        Lines,
+    }
+
+    impl Related<super::order_line::Entity> for Entity {
+        fn to() -> RelationDef {
+            Relation::Lines.def()
+        }
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod order_line {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "order_lines")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub order_id: i64,
+        pub line_no: i32,
+        pub external_id: Option<String>,
+        pub sku: Option<String>,
+        pub title: String,
+        pub quantity: i32,
+        pub unit_price: String,
+        pub tax: String,
+        pub discount: String,
+        pub total: String,
+        pub grams: Option<i32>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {
+        #[sea_orm(
+            belongs_to = "super::order::Entity",
+            from = "Column::OrderId",
+            to = "super::order::Column::Id"
+        )]
+        Order,
+    }
+
+    impl Related<super::order::Entity> for Entity {
+        fn to() -> RelationDef {
+            Relation::Order.def()
+        }
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod quarantine {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "quarantined_payloads")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub channel_id: String,
+        pub external_id: Option<String>,
+        pub reason: String,
+        pub raw_payload: String,
+        /// sha256 of the raw payload: the same bad payload seen again is one row.
+        pub payload_hash: String,
+        pub source: String,
+        pub received_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod webhook_inbox {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "webhook_inbox")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        /// `channel` or `carrier`.
+        pub source: String,
+        pub source_id: String,
+        pub delivery_id: String,
+        pub topic: String,
+        pub body: String,
+        pub received_at: DateTimeUtc,
+        pub processed_at: Option<DateTimeUtc>,
+        pub error: Option<String>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

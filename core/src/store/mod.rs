@@ -1,0 +1,137 @@
+//! The store: connection setup and the queries the worker and the API need.
+//!
+//! Writes that must be atomic go through [`Store::begin_write`], which on SQLite
+//! starts an IMMEDIATE transaction (no "database is locked" upgrade failures).
+
+pub mod entities;
+mod orders;
+mod sync;
+mod webhooks;
+
+pub use entities::*;
+pub use orders::{OrderFilter, StoredOrder, UpsertOutcome};
+pub use sync::{ChannelStatus, PageOutcome};
+
+use sea_orm::sqlx;
+use sea_orm::{
+    AccessMode, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    SqlxPostgresConnector, SqlxSqliteConnector, TransactionOptions, TransactionTrait,
+};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Which database the store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn of_url(url: &str) -> Option<Backend> {
+        if url.starts_with("sqlite:") {
+            Some(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Backend::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
+/// The store's handle; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    db: DatabaseConnection,
+}
+
+impl Store {
+    /// Open the database at `url` (`sqlite://path?mode=rwc` or `postgres://…`).
+    ///
+    /// SQLite gets its PRAGMAs on every pooled connection (WAL, synchronous=NORMAL,
+    /// busy_timeout, foreign keys), not only on the first one.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Store, DbErr> {
+        let err = |e: sqlx::Error| DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e.into()));
+        let db = match Backend::of_url(url) {
+            Some(Backend::Sqlite) => {
+                use sqlx::sqlite::{
+                    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+                };
+                let opts = SqliteConnectOptions::from_str(url)
+                    .map_err(err)?
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(30))
+                    .foreign_keys(true)
+                    .pragma("cache_size", "-64000")
+                    .pragma("temp_store", "MEMORY");
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(max_connections.max(1))
+                    .connect_with(opts)
+                    .await
+                    .map_err(err)?;
+                SqlxSqliteConnector::from_sqlx_sqlite_pool(pool)
+            }
+            Some(Backend::Postgres) => {
+                let pool = sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(max_connections.max(1))
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect(url)
+                    .await
+                    .map_err(err)?;
+                SqlxPostgresConnector::from_sqlx_postgres_pool(pool)
+            }
+            None => {
+                return Err(DbErr::Custom(
+                    "database url must start with sqlite: or postgres://".into(),
+                ))
+            }
+        };
+        Ok(Store { db })
+    }
+
+    pub fn from_connection(db: DatabaseConnection) -> Store {
+        Store { db }
+    }
+
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self.db.get_database_backend() {
+            DbBackend::Sqlite => Backend::Sqlite,
+            _ => Backend::Postgres,
+        }
+    }
+
+    /// A write transaction: IMMEDIATE on SQLite so concurrent writers queue on
+    /// `busy_timeout` instead of failing when a read lock would be upgraded.
+    pub async fn begin_write(&self) -> Result<DatabaseTransaction, DbErr> {
+        let mut opts = TransactionOptions {
+            access_mode: None,
+            ..Default::default()
+        };
+        if self.backend() == Backend::Sqlite {
+            opts.sqlite_transaction_mode = Some(sea_orm::SqliteTransactionMode::Immediate);
+        } else {
+            opts.access_mode = Some(AccessMode::ReadWrite);
+        }
+        self.db.begin_with_options(opts).await
+    }
+
+    /// Run a statement of plain SQL (schema tweaks, maintenance).
+    pub async fn execute_unprepared(&self, sql: &str) -> Result<(), DbErr> {
+        self.db.execute_unprepared(sql).await.map(|_| ())
+    }
+}
+
+pub(crate) fn now() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now()
+}
+
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}

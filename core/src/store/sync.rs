@@ -1,0 +1,257 @@
+//! Channel sync state: leases, cursors, pages stored atomically (invariant 2),
+//! quarantined payloads.
+
+use super::entities::{channel, quarantine, sync_cursor};
+use super::orders::{upsert_order, UpsertOutcome};
+use super::{now, sha256_hex, Store};
+use crate::{Order, Quarantined};
+use chrono::{DateTime, TimeZone, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
+};
+use serde::Serialize;
+
+/// What storing one page did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PageOutcome {
+    pub inserted: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub quarantined: u64,
+}
+
+/// A channel's sync health, for ops.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChannelStatus {
+    pub id: String,
+    pub seller_id: String,
+    pub kind: String,
+    pub watermark: Option<DateTime<Utc>>,
+    pub last_success_at: Option<DateTime<Utc>>,
+    /// Seconds since the last successful sync.
+    pub lag_seconds: Option<i64>,
+    pub last_error: Option<String>,
+    pub error_count: i64,
+    pub orders_synced: i64,
+    pub lease_owner: Option<String>,
+}
+
+fn ms_to_utc(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+pub(crate) async fn quarantine<C: ConnectionTrait>(
+    db: &C,
+    channel_id: &str,
+    source: &str,
+    q: &Quarantined,
+) -> Result<(), DbErr> {
+    let am = quarantine::ActiveModel {
+        channel_id: Set(channel_id.into()),
+        external_id: Set(q.external_id.clone()),
+        reason: Set(q.reason.clone()),
+        raw_payload: Set(q.raw.clone()),
+        payload_hash: Set(sha256_hex(q.raw.as_bytes())),
+        source: Set(source.into()),
+        received_at: Set(now()),
+        ..Default::default()
+    };
+    // The same bad payload seen again (overlapping polls) stays one row.
+    quarantine::Entity::insert(am)
+        .on_conflict_do_nothing_on([quarantine::Column::ChannelId, quarantine::Column::PayloadHash])
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+impl Store {
+    /// Register a configured channel (idempotent; seller and kind follow config).
+    pub async fn ensure_channel(&self, id: &str, seller_id: &str, kind: &str) -> Result<(), DbErr> {
+        let am = channel::ActiveModel {
+            id: Set(id.into()),
+            seller_id: Set(seller_id.into()),
+            kind: Set(kind.into()),
+            lease_owner: Set(None),
+            lease_until_ms: Set(None),
+            next_poll_at_ms: Set(0),
+            last_success_at: Set(None),
+            last_error: Set(None),
+            error_count: Set(0),
+            orders_synced: Set(0),
+            created_at: Set(now()),
+        };
+        channel::Entity::insert(am)
+            .on_conflict(
+                OnConflict::column(channel::Column::Id)
+                    .update_columns([channel::Column::SellerId, channel::Column::Kind])
+                    .to_owned(),
+            )
+            .exec_without_returning(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// The highest channel `updated_at` stored so far.
+    pub async fn watermark(&self, channel_id: &str) -> Result<Option<DateTime<Utc>>, DbErr> {
+        Ok(sync_cursor::Entity::find_by_id(channel_id.to_string())
+            .one(&self.db)
+            .await?
+            .map(|c| ms_to_utc(c.watermark_ms)))
+    }
+
+    /// Store one fetched page in one transaction: upsert its orders, quarantine
+    /// what could not be mapped, and move the channel's cursor to the newest
+    /// `updated_at` among them. If anything fails, nothing moves.
+    pub async fn store_page(
+        &self,
+        seller_id: &str,
+        channel_id: &str,
+        items: &[Result<Order, Quarantined>],
+    ) -> Result<PageOutcome, DbErr> {
+        let tx = self.begin_write().await?;
+        let mut out = PageOutcome::default();
+        let mut newest: Option<i64> = None;
+        for item in items {
+            match item {
+                Ok(o) => {
+                    match upsert_order(&tx, seller_id, channel_id, o).await? {
+                        UpsertOutcome::Inserted(_) => out.inserted += 1,
+                        UpsertOutcome::Updated(_) => out.updated += 1,
+                        UpsertOutcome::Unchanged(_) => out.unchanged += 1,
+                    }
+                    let v = o.updated_at.timestamp_millis();
+                    newest = Some(newest.map_or(v, |n| std::cmp::max(n, v)));
+                }
+                Err(q) => {
+                    quarantine(&tx, channel_id, "poll", q).await?;
+                    out.quarantined += 1;
+                }
+            }
+        }
+        if let Some(v) = newest {
+            advance_cursor(&tx, channel_id, v).await?;
+        }
+        if out.inserted + out.updated > 0 {
+            channel::Entity::update_many()
+                .col_expr(
+                    channel::Column::OrdersSynced,
+                    Expr::col(channel::Column::OrdersSynced).add((out.inserted + out.updated) as i64),
+                )
+                .filter(channel::Column::Id.eq(channel_id))
+                .exec(&tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    pub async fn quarantine(&self, channel_id: &str, source: &str, q: &Quarantined) -> Result<(), DbErr> {
+        quarantine(&self.db, channel_id, source, q).await
+    }
+
+    pub async fn quarantined(&self, channel_id: &str) -> Result<Vec<quarantine::Model>, DbErr> {
+        quarantine::Entity::find()
+            .filter(quarantine::Column::ChannelId.eq(channel_id))
+            .all(&self.db)
+            .await
+    }
+
+    /// Take (or renew) the polling lease if it is free, expired or already ours.
+    pub async fn acquire_lease(&self, channel_id: &str, owner: &str, ttl_ms: i64) -> Result<bool, DbErr> {
+        let now_ms = now().timestamp_millis();
+        let res = channel::Entity::update_many()
+            .col_expr(channel::Column::LeaseOwner, Expr::value(owner))
+            .col_expr(channel::Column::LeaseUntilMs, Expr::value(now_ms + ttl_ms))
+            .filter(channel::Column::Id.eq(channel_id))
+            .filter(
+                Condition::any()
+                    .add(channel::Column::LeaseUntilMs.is_null())
+                    .add(channel::Column::LeaseUntilMs.lt(now_ms))
+                    .add(channel::Column::LeaseOwner.eq(owner)),
+            )
+            .exec(&self.db)
+            .await?;
+        Ok(res.rows_affected == 1)
+    }
+
+    /// Give the lease back and record the outcome of the poll.
+    pub async fn finish_poll(
+        &self,
+        channel_id: &str,
+        owner: &str,
+        next_poll_at_ms: i64,
+        error: Option<&str>,
+    ) -> Result<(), DbErr> {
+        let mut q = channel::Entity::update_many()
+            .col_expr(channel::Column::LeaseOwner, Expr::value(Option::<String>::None))
+            .col_expr(channel::Column::LeaseUntilMs, Expr::value(Option::<i64>::None))
+            .col_expr(channel::Column::NextPollAtMs, Expr::value(next_poll_at_ms));
+        q = match error {
+            None => q
+                .col_expr(channel::Column::LastSuccessAt, Expr::value(now()))
+                .col_expr(channel::Column::LastError, Expr::value(Option::<String>::None)),
+            Some(e) => q
+                .col_expr(channel::Column::LastError, Expr::value(e))
+                .col_expr(channel::Column::ErrorCount, Expr::col(channel::Column::ErrorCount).add(1)),
+        };
+        q.filter(channel::Column::Id.eq(channel_id))
+            .filter(channel::Column::LeaseOwner.eq(owner))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn channel(&self, id: &str) -> Result<Option<channel::Model>, DbErr> {
+        channel::Entity::find_by_id(id.to_string()).one(&self.db).await
+    }
+
+    pub async fn channel_statuses(&self, seller_id: Option<&str>) -> Result<Vec<ChannelStatus>, DbErr> {
+        let mut q = channel::Entity::find();
+        if let Some(s) = seller_id {
+            q = q.filter(channel::Column::SellerId.eq(s));
+        }
+        let channels = q.all(&self.db).await?;
+        let cursors = sync_cursor::Entity::find().all(&self.db).await?;
+        let now = now();
+        Ok(channels
+            .into_iter()
+            .map(|c| ChannelStatus {
+                watermark: cursors
+                    .iter()
+                    .find(|k| k.channel_id == c.id)
+                    .map(|k| ms_to_utc(k.watermark_ms)),
+                lag_seconds: c.last_success_at.map(|t| (now - t).num_seconds()),
+                id: c.id,
+                seller_id: c.seller_id,
+                kind: c.kind,
+                last_success_at: c.last_success_at,
+                last_error: c.last_error,
+                error_count: c.error_count,
+                orders_synced: c.orders_synced,
+                lease_owner: c.lease_owner,
+            })
+            .collect())
+    }
+}
+
+/// Move the cursor forward only (never back), inside the caller's transaction.
+async fn advance_cursor<C: ConnectionTrait>(db: &C, channel_id: &str, to_ms: i64) -> Result<(), DbErr> {
+    let am = sync_cursor::ActiveModel {
+        channel_id: Set(channel_id.into()),
+        watermark_ms: Set(to_ms),
+        updated_at: Set(now()),
+    };
+    sync_cursor::Entity::insert(am)
+        .on_conflict(OnConflict::column(sync_cursor::Column::ChannelId).do_nothing().to_owned())
+        .exec_without_returning(db)
+        .await?;
+    sync_cursor::Entity::update_many()
+        .col_expr(sync_cursor::Column::WatermarkMs, Expr::value(to_ms))
+        .col_expr(sync_cursor::Column::UpdatedAt, Expr::value(now()))
+        .filter(sync_cursor::Column::ChannelId.eq(channel_id))
+        .filter(sync_cursor::Column::WatermarkMs.lt(to_ms))
+        .exec(db)
+        .await?;
+    Ok(())
+}

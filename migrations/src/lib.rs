@@ -1,0 +1,15 @@
+//! The store's schema, one file per change. Runs on SQLite and PostgreSQL
+//! (one ALTER per statement: SQLite cannot do more).
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261124_000001_store;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261124_000001_store::Migration)]
+    }
+}
