@@ -1,0 +1,75 @@
+//! The wiring shared by every part of a running orderhub: the store, the
+//! configured channels with their connectors, and the job queue.
+
+use crate::queue::JobQueue;
+use crate::settings::Loaded;
+use anyhow::Context;
+use orderhub_connectors::{marketplace_kind, ChannelSetup, Marketplace};
+use orderhub_core::config::{ChannelSettings, Settings};
+use orderhub_core::store::Store;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// One configured channel and its live connector.
+pub struct Channel {
+    pub settings: ChannelSettings,
+    pub connector: Arc<dyn Marketplace>,
+}
+
+pub struct App {
+    pub settings: Settings,
+    pub store: Store,
+    pub channels: BTreeMap<String, Channel>,
+    pub queue: JobQueue,
+    /// Unique per process start: names the worker and owns channel leases.
+    pub instance: String,
+    /// The ops API token, read from the environment variable config names.
+    pub api_token: Option<String>,
+}
+
+impl App {
+    /// Connect, migrate, set up the queue and build every connector.
+    pub async fn start(loaded: Loaded) -> anyhow::Result<Arc<App>> {
+        let Loaded { settings, secrets } = loaded;
+        let store = Store::connect(&settings.database.url, settings.database.max_connections)
+            .await
+            .context("opening the database")?;
+        crate::migrate::run(&store).await?;
+        let queue = JobQueue::setup(&store).await?;
+        let timeout = Duration::from_millis(settings.worker.request_timeout_ms);
+        let mut channels = BTreeMap::new();
+        for c in &settings.channels {
+            let kind = marketplace_kind(&c.kind).context("validated kinds exist")?;
+            let setup = ChannelSetup {
+                channel_id: c.id.clone(),
+                base_url: c.base_url.clone(),
+                options: c.options.clone(),
+                secrets: secrets.get(&c.id).cloned().unwrap_or_default(),
+                request_timeout: timeout,
+            };
+            let connector = (kind.build)(setup)
+                .map_err(|e| anyhow::anyhow!("channel `{}`: {e}", c.id))?;
+            store.ensure_channel(&c.id, &c.seller, &c.kind).await?;
+            channels.insert(
+                c.id.clone(),
+                Channel {
+                    settings: c.clone(),
+                    connector,
+                },
+            );
+        }
+        let api_token = std::env::var(&settings.server.api_token_env)
+            .ok()
+            .filter(|t| !t.is_empty());
+        let instance = format!("orderhub-{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
+        Ok(Arc::new(App {
+            settings,
+            store,
+            channels,
+            queue,
+            instance,
+            api_token,
+        }))
+    }
+}

@@ -1,0 +1,231 @@
+//! The command line: `orderhub run|migrate|orders|normalize|sandbox|demo`.
+
+use crate::settings;
+use clap::{Parser, Subcommand, ValueEnum};
+use orderhub_core::store::{OrderFilter, Store};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "orderhub", version, about = "Multichannel order hub: sync, route, ship, track")]
+pub struct Cli {
+    /// Configuration file layered over config/default.toml.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Log line format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the worker and the HTTP server.
+    Run,
+    /// Create or upgrade the database schema.
+    Migrate,
+    /// Look at stored orders.
+    #[command(subcommand)]
+    Orders(OrdersCommand),
+    /// Print what orderhub makes of one raw order payload, as JSON.
+    Normalize {
+        /// Channel kind the payload comes from (e.g. shopify).
+        #[arg(long)]
+        channel: String,
+        /// The payload file (`-` for standard input).
+        file: PathBuf,
+    },
+    /// Run a channel's sandbox on its own.
+    Sandbox {
+        /// Which sandbox (shopify).
+        kind: String,
+        #[arg(long, default_value = "127.0.0.1:8701")]
+        listen: String,
+        /// Orders to seed at start.
+        #[arg(long, default_value_t = 50)]
+        orders: u32,
+    },
+    /// Sandboxes plus the worker on a temporary SQLite file, end to end.
+    Demo {
+        #[arg(long, default_value_t = 200)]
+        orders: u32,
+        /// Use this database instead of a temporary SQLite file (e.g. a Postgres URL).
+        #[arg(long)]
+        database: Option<String>,
+    },
+    /// Measure the sync rate against the bare queue's no-op rate, in one run.
+    Bench {
+        #[arg(long, default_value_t = 2000)]
+        orders: u32,
+        #[arg(long)]
+        database: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum OrdersCommand {
+    /// List orders.
+    List {
+        #[arg(long)]
+        channel: Option<String>,
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
+    },
+    /// Show one order with its lines.
+    Show { id: i64 },
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ORDERHUB_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,sea_orm=warn,apalis=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.log_format);
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(dispatch(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Load and validate config, or print every problem and stop.
+fn load_settings(file: Option<&std::path::Path>) -> Result<settings::Loaded, ExitCode> {
+    settings::load(file).map_err(|problems| {
+        eprintln!("configuration has {} problem(s):", problems.len());
+        for p in problems {
+            eprintln!("  - {p}");
+        }
+        ExitCode::from(2)
+    })
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Run => {
+            let loaded = match load_settings(cli.config.as_deref()) {
+                Ok(l) => l,
+                Err(code) => return Ok(code),
+            };
+            let listen = loaded.settings.server.listen.clone();
+            let app = crate::app::App::start(loaded).await?;
+            let listener = tokio::net::TcpListener::bind(&listen).await?;
+            tracing::info!(listen = %listener.local_addr()?, channels = app.channels.len(), "orderhub running");
+            crate::run(app, listener).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Migrate => {
+            let loaded = match load_settings(cli.config.as_deref()) {
+                Ok(l) => l,
+                Err(code) => return Ok(code),
+            };
+            let app = crate::app::App::start(loaded).await?;
+            println!("database is up to date ({:?})", app.store.backend());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Orders(cmd) => {
+            let loaded = match load_settings(cli.config.as_deref()) {
+                Ok(l) => l,
+                Err(code) => return Ok(code),
+            };
+            let s = &loaded.settings.database;
+            let store = Store::connect(&s.url, s.max_connections).await?;
+            crate::migrate::run(&store).await?;
+            orders(&store, cmd).await
+        }
+        Command::Normalize { channel, file } => normalize(&channel, &file),
+        Command::Sandbox { kind, listen, orders } => crate::demo::run_sandbox(&kind, &listen, orders).await,
+        Command::Demo { orders, database } => crate::demo::run(orders, database).await,
+        Command::Bench { orders, database } => crate::bench::run(orders, database).await,
+    }
+}
+
+async fn orders(store: &Store, cmd: OrdersCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        OrdersCommand::List { channel, status, limit } => {
+            let status = match status.map(|s| s.parse()) {
+                Some(Err(e)) => {
+                    eprintln!("error: {e}");
+                    return Ok(ExitCode::from(2));
+                }
+                Some(Ok(s)) => Some(s),
+                None => None,
+            };
+            let rows = store
+                .list_orders(&OrderFilter { channel_id: channel, status, limit, ..Default::default() })
+                .await?;
+            println!("{:>6}  {:<14} {:<12} {:<10} {:<11} {:>10} {:<4}", "id", "channel", "external", "number", "status", "total", "cur");
+            for o in rows {
+                println!(
+                    "{:>6}  {:<14} {:<12} {:<10} {:<11} {:>10} {:<4}",
+                    o.id, o.channel_id, o.external_id, o.number.unwrap_or_default(), o.status, o.total, o.currency
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        OrdersCommand::Show { id } => match store.get_order(id).await? {
+            Some(o) => {
+                println!("{}", serde_json::to_string_pretty(&o)?);
+                Ok(ExitCode::SUCCESS)
+            }
+            None => {
+                eprintln!("error: no order with id {id}");
+                Ok(ExitCode::from(1))
+            }
+        },
+    }
+}
+
+fn normalize(kind: &str, file: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let Some(k) = orderhub_connectors::marketplace_kind(kind) else {
+        let known: Vec<_> = orderhub_connectors::marketplace_kinds().iter().map(|k| k.kind).collect();
+        eprintln!("error: unknown channel kind `{kind}` (known: {})", known.join(", "));
+        return Ok(ExitCode::from(2));
+    };
+    let raw = if file.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin())
+    } else {
+        std::fs::read_to_string(file)
+    };
+    let raw = match raw {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot read {}: {e}", file.display());
+            return Ok(ExitCode::from(1));
+        }
+    };
+    match (k.normalize)(&raw) {
+        Ok(order) => {
+            println!("{}", serde_json::to_string_pretty(&order)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("error: cannot normalize this {kind} order: {e}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! apalis jobs. Arguments are ids only; each job reads current state, does
+//! one step and writes with guarded updates, so running it twice is harmless.
+
+mod poll_channel;
+
+pub use poll_channel::{poll_channel, poll_once, PollChannel, PollReport};

@@ -1,0 +1,40 @@
+//! The HTTP server: channel webhooks, the ops API and health.
+
+mod api;
+mod webhooks;
+
+use crate::app::App;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use std::sync::Arc;
+
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/webhooks/channels/{channel_id}", post(webhooks::channel_webhook))
+        .merge(api::routes())
+        .with_state(app)
+}
+
+/// An error answer: a status and a short JSON message, never internals.
+pub struct ApiError(pub StatusCode, pub String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(serde_json::json!({ "error": self.1 }))).into_response()
+    }
+}
+
+impl From<sea_orm::DbErr> for ApiError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        tracing::error!(error = %e, "store error while serving a request");
+        ApiError(StatusCode::SERVICE_UNAVAILABLE, "store unavailable".into())
+    }
+}
+
+pub async fn serve(app: Arc<App>, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
+    axum::serve(listener, router(app)).await?;
+    Ok(())
+}

@@ -1,0 +1,62 @@
+//! `POST /webhooks/channels/{channel_id}`: verify the signature on the raw
+//! bytes, store the delivery in the inbox (deduplicated by its delivery id),
+//! and only then acknowledge. The order it carries is applied right after
+//! storing; a payload we cannot map is quarantined, still acknowledged.
+
+use super::ApiError;
+use crate::app::App;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use std::sync::Arc;
+
+pub async fn channel_webhook(
+    State(app): State<Arc<App>>,
+    Path(channel_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let Some(channel) = app.channels.get(&channel_id) else {
+        return Err(ApiError(StatusCode::NOT_FOUND, "unknown channel".into()));
+    };
+    let verified = channel
+        .connector
+        .verify_webhook(&headers, &body)
+        .map_err(|e| {
+            tracing::warn!(channel = %channel_id, reason = %e, "webhook rejected");
+            ApiError(StatusCode::UNAUTHORIZED, e.to_string())
+        })?;
+    let Ok(text) = std::str::from_utf8(&body) else {
+        return Err(ApiError(StatusCode::BAD_REQUEST, "body is not UTF-8".into()));
+    };
+    let Some(inbox_id) = app
+        .store
+        .insert_webhook("channel", &channel_id, &verified.delivery_id, &verified.topic, text)
+        .await?
+    else {
+        tracing::info!(channel = %channel_id, delivery = %verified.delivery_id, "duplicate webhook ignored");
+        return Ok((StatusCode::OK, Json(serde_json::json!({ "status": "duplicate" }))));
+    };
+    let s = &channel.settings;
+    let outcome = match channel.connector.order_from_webhook(&verified.topic, &body) {
+        Ok(order) => match app.store.upsert_order(&s.seller, &s.id, &order).await {
+            Ok(out) => {
+                app.store.mark_webhook_processed(inbox_id, None).await?;
+                format!("{out:?}")
+            }
+            Err(e) => {
+                // Stored in the inbox already: acknowledged, and the error is kept there.
+                tracing::error!(channel = %channel_id, error = %e, "applying webhook failed");
+                app.store.mark_webhook_processed(inbox_id, Some(&e.to_string())).await?;
+                "stored".into()
+            }
+        },
+        Err(q) => {
+            app.store.quarantine(&s.id, "webhook", &q).await?;
+            app.store.mark_webhook_processed(inbox_id, Some(&q.reason)).await?;
+            "quarantined".into()
+        }
+    };
+    Ok((StatusCode::OK, Json(serde_json::json!({ "status": outcome }))))
+}
