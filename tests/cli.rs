@@ -9,7 +9,10 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_orderhub");
-const TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../connectors/src/marketplaces/shopify/testdata");
+const TESTDATA: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../connectors/src/marketplaces/shopify/testdata"
+);
 
 #[test]
 fn a_bad_config_lists_every_problem_and_exits_non_zero() {
@@ -36,26 +39,62 @@ base_url = "https://x.example"
 "#,
     )
     .unwrap();
-    let out = Command::new(BIN).args(["--config", file.to_str().unwrap(), "run"]).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["--config", file.to_str().unwrap(), "run"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    for needle in ["database.url", "base_url", "duplicate channel id", "unknown connector kind `amazin`", "ORDERHUB_UNSET_VAR_1 is not set", "missing secret `webhook_secret`"] {
+    for needle in [
+        "database.url",
+        "base_url",
+        "duplicate channel id",
+        "unknown connector kind `amazin`",
+        "ORDERHUB_UNSET_VAR_1 is not set",
+        "missing secret `webhook_secret`",
+    ] {
         assert!(err.contains(needle), "missing `{needle}` in:\n{err}");
     }
-    let missing = Command::new(BIN).args(["--config", "/nonexistent.toml", "run"]).output().unwrap();
+    let missing = Command::new(BIN)
+        .args(["--config", "/nonexistent.toml", "run"])
+        .output()
+        .unwrap();
     assert_eq!(missing.status.code(), Some(2));
 }
 
 #[test]
 fn normalize_prints_the_core_order_and_names_the_bad_field() {
     let out = Command::new(BIN)
-        .args(["normalize", "--channel", "shopify", &format!("{TESTDATA}/webhook_order.json")])
+        .args([
+            "normalize",
+            "--channel",
+            "shopify",
+            &format!("{TESTDATA}/webhook_order.json"),
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    for k in ["channel", "external_id", "status", "payment_status", "placed_at", "updated_at", "currency",
-              "subtotal", "shipping_total", "tax_total", "discount_total", "total", "ship_to", "lines"] {
+    for k in [
+        "channel",
+        "external_id",
+        "status",
+        "payment_status",
+        "placed_at",
+        "updated_at",
+        "currency",
+        "subtotal",
+        "shipping_total",
+        "tax_total",
+        "discount_total",
+        "total",
+        "ship_to",
+        "lines",
+    ] {
         assert!(v.get(k).is_some(), "normalized order lacks `{k}`: {v}");
     }
     assert_eq!(v["channel"], "shopify");
@@ -63,17 +102,38 @@ fn normalize_prints_the_core_order_and_names_the_bad_field() {
 
     let dir = std::env::temp_dir().join(format!("orderhub-norm-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
-    let mut bad: Value = serde_json::from_str(&std::fs::read_to_string(format!("{TESTDATA}/webhook_order.json")).unwrap()).unwrap();
+    let mut bad: Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{TESTDATA}/webhook_order.json")).unwrap(),
+    )
+    .unwrap();
     bad["total_price"] = json!("twelve");
     let bad_file = dir.join("bad.json");
     std::fs::write(&bad_file, bad.to_string()).unwrap();
-    let out = Command::new(BIN).args(["normalize", "--channel", "shopify", bad_file.to_str().unwrap()]).output().unwrap();
+    let out = Command::new(BIN)
+        .args([
+            "normalize",
+            "--channel",
+            "shopify",
+            bad_file.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("total_price"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("total_price"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
-    let out = Command::new(BIN).args(["normalize", "--channel", "nope", "x"]).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["normalize", "--channel", "nope", "x"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    let out = Command::new(BIN).args(["normalize", "--channel", "shopify", "/nonexistent"]).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["normalize", "--channel", "shopify", "/nonexistent"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
 }
 
@@ -89,7 +149,14 @@ async fn killing_the_worker_mid_sync_loses_no_order() {
     let dir = std::env::temp_dir().join(format!("orderhub-kill-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     let cfg = dir.join("c.toml");
-    std::fs::write(&cfg, config_toml(&url, &sb.base, "").replace("[[channels]]", "[[channels]]\noptions = { page_size = \"50\" }")).unwrap();
+    std::fs::write(
+        &cfg,
+        config_toml(&url, &sb.base, "").replace(
+            "[[channels]]",
+            "[[channels]]\noptions = { page_size = \"50\" }",
+        ),
+    )
+    .unwrap();
     let spawn = || {
         Command::new(BIN)
             .args(["--config", cfg.to_str().unwrap(), "run"])

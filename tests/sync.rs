@@ -27,14 +27,29 @@ macro_rules! on_both {
 
 on_both!(full_sync_of_2000_orders_is_never_throttled, full_sync);
 async fn full_sync(db: Db) {
-    let sb = Sandbox::start().await;
+    // A tight cost bucket (1,000 points, well under what 2,000 orders cost) so
+    // the client has to wait on the bucket many times during the sync.
+    let sb = Sandbox::start_with(
+        orderhub_connectors::marketplaces::shopify::sandbox::ShopifySandboxOptions {
+            bucket_size: 1_000.0,
+            restore_rate: 5_000.0,
+            ..orderhub_connectors::marketplaces::shopify::sandbox::ShopifySandboxOptions::standard(
+                TOKEN,
+                HOOK_SECRET,
+            )
+        },
+    )
+    .await;
     sb.seed(2000, 100).await;
     let app = app(&fresh_db(db).await, &sb.base, "").await;
     let report = orderhub::jobs::poll_once(&app, "shop").await.unwrap();
     assert_eq!(report.inserted, 2000, "{report:?}");
     assert_eq!(app.store.count_orders(Some("shop")).await.unwrap(), 2000);
     let stats = sb.stats().await;
-    assert_eq!(stats["throttled"], 0, "the client must wait, not collect throttles: {stats}");
+    assert_eq!(
+        stats["throttled"], 0,
+        "the client must wait, not collect throttles: {stats}"
+    );
     // A resync with nothing new stores nothing new.
     let again = orderhub::jobs::poll_once(&app, "shop").await.unwrap();
     assert_eq!(again.inserted + again.updated, 0, "{again:?}");
@@ -45,15 +60,22 @@ on_both!(sync_survives_429_5xx_and_timeouts, sync_under_faults);
 async fn sync_under_faults(db: Db) {
     let sb = Sandbox::start().await;
     sb.seed(400, 100).await;
-    sb.faults(json!({ "rate_429": 0.2, "rate_5xx": 0.2, "rate_timeout": 0.05, "seed": 7 })).await;
+    sb.faults(json!({ "rate_429": 0.2, "rate_5xx": 0.2, "rate_timeout": 0.05, "seed": 7 }))
+        .await;
     let app = app(&fresh_db(db).await, &sb.base, "").await;
     let n = sync_until(&app, 400, Duration::from_secs(120)).await;
     assert_eq!(n, 400);
     let stats = sb.stats().await;
-    assert!(stats["faults_injected"].as_object().map_or(0, |m| m.len()) > 0, "faults were injected: {stats}");
+    assert!(
+        stats["faults_injected"].as_object().map_or(0, |m| m.len()) > 0,
+        "faults were injected: {stats}"
+    );
 }
 
-on_both!(a_malformed_order_is_quarantined_and_the_page_kept, malformed_order);
+on_both!(
+    a_malformed_order_is_quarantined_and_the_page_kept,
+    malformed_order
+);
 async fn malformed_order(db: Db) {
     let sb = Sandbox::start().await;
     sb.seed(50, 10).await;
@@ -62,38 +84,62 @@ async fn malformed_order(db: Db) {
     let report = orderhub::jobs::poll_once(&app, "shop").await.unwrap();
     assert!(report.quarantined >= 1, "{report:?}");
     let stored = app.store.count_orders(Some("shop")).await.unwrap();
-    assert_eq!(stored + report.quarantined, 50, "the rest of the page is stored");
+    assert_eq!(
+        stored + report.quarantined,
+        50,
+        "the rest of the page is stored"
+    );
     let q = app.store.quarantined("shop").await.unwrap();
-    assert!(!q.is_empty() && q[0].raw_payload.contains("gid://shopify/Order/"), "raw payload kept");
+    assert!(
+        !q.is_empty() && q[0].raw_payload.contains("gid://shopify/Order/"),
+        "raw payload kept"
+    );
     assert!(!q[0].reason.is_empty());
-    assert!(app.store.watermark("shop").await.unwrap().is_some(), "the cursor still moves");
+    assert!(
+        app.store.watermark("shop").await.unwrap().is_some(),
+        "the cursor still moves"
+    );
     // The order is fine at the source: the next poll (overlap window) stores it.
     sb.faults(json!({})).await;
     orderhub::jobs::poll_once(&app, "shop").await.unwrap();
     assert_eq!(app.store.count_orders(Some("shop")).await.unwrap(), 50);
 }
 
-on_both!(updates_and_late_arrivals_are_picked_up, updates_and_late_arrivals);
+on_both!(
+    updates_and_late_arrivals_are_picked_up,
+    updates_and_late_arrivals
+);
 async fn updates_and_late_arrivals(db: Db) {
     let sb = Sandbox::start().await;
     let seeded = sb.seed(20, 10).await;
     let app = app(&fresh_db(db).await, &sb.base, "").await;
     orderhub::jobs::poll_once(&app, "shop").await.unwrap();
     assert_eq!(app.store.count_orders(Some("shop")).await.unwrap(), 20);
-    let first = app.store.find_order("shop", "1001").await.unwrap().expect("order 1001");
+    let first = app
+        .store
+        .find_order("shop", "1001")
+        .await
+        .unwrap()
+        .expect("order 1001");
     assert_eq!(first.order.status, orderhub_core::OrderStatus::Awaiting);
     // An update: cancelled on the channel.
-    sb.post("/_sandbox/orders/1001/touch", json!({ "cancel": true })).await;
+    sb.post("/_sandbox/orders/1001/touch", json!({ "cancel": true }))
+        .await;
     // A late arrival: a new order whose updated_at is already behind the cursor
     // (inside the overlap window).
     let watermark = app.store.watermark("shop").await.unwrap().unwrap();
     let late = (watermark - chrono::Duration::seconds(60)).to_rfc3339();
-    sb.post("/_sandbox/seed", json!({ "count": 1, "start": late })).await;
+    sb.post("/_sandbox/seed", json!({ "count": 1, "start": late }))
+        .await;
     orderhub::jobs::poll_once(&app, "shop").await.unwrap();
     let after = app.store.find_order("shop", "1001").await.unwrap().unwrap();
     assert_eq!(after.order.status, orderhub_core::OrderStatus::Cancelled);
     assert!(after.order.updated_at > first.order.updated_at);
-    assert_eq!(app.store.count_orders(Some("shop")).await.unwrap(), 21, "late arrival stored");
+    assert_eq!(
+        app.store.count_orders(Some("shop")).await.unwrap(),
+        21,
+        "late arrival stored"
+    );
     let _ = seeded;
 }
 
@@ -103,30 +149,51 @@ async fn replays(db: Db) {
     sb.seed(30, 10).await;
     let app = app(&fresh_db(db).await, &sb.base, "").await;
     let conn = &app.channels["shop"].connector;
-    let page = conn.fetch_orders(chrono::DateTime::UNIX_EPOCH, None).await.unwrap();
+    let page = conn
+        .fetch_orders(chrono::DateTime::UNIX_EPOCH, None)
+        .await
+        .unwrap();
     let mut items: Vec<_> = page.orders.into_iter().collect();
     // Newer copy of one order, then the pages again out of order.
     let mut newer = items[0].clone().unwrap();
     newer.updated_at += chrono::Duration::hours(1);
     newer.status = orderhub_core::OrderStatus::Cancelled;
-    app.store.store_page("acme", "shop", &[Ok(newer.clone())]).await.unwrap();
+    app.store
+        .store_page("acme", "shop", &[Ok(newer.clone())])
+        .await
+        .unwrap();
     items.reverse();
     for _ in 0..2 {
         app.store.store_page("acme", "shop", &items).await.unwrap();
     }
     assert_eq!(app.store.count_orders(Some("shop")).await.unwrap(), 30);
-    let kept = app.store.find_order("shop", &newer.external_id).await.unwrap().unwrap();
-    assert_eq!(kept.order.updated_at, newer.updated_at, "an older update never overwrites a newer one");
+    let kept = app
+        .store
+        .find_order("shop", &newer.external_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        kept.order.updated_at, newer.updated_at,
+        "an older update never overwrites a newer one"
+    );
     assert_eq!(kept.order.status, orderhub_core::OrderStatus::Cancelled);
 }
 
-on_both!(two_workers_upserting_at_once_keep_one_order_each, concurrent_writers);
+on_both!(
+    two_workers_upserting_at_once_keep_one_order_each,
+    concurrent_writers
+);
 async fn concurrent_writers(db: Db) {
     let sb = Sandbox::start().await;
     sb.seed(100, 10).await;
     let url = fresh_db(db).await;
     let app = app(&url, &sb.base, "").await;
-    let page = app.channels["shop"].connector.fetch_orders(chrono::DateTime::UNIX_EPOCH, None).await.unwrap();
+    let page = app.channels["shop"]
+        .connector
+        .fetch_orders(chrono::DateTime::UNIX_EPOCH, None)
+        .await
+        .unwrap();
     let items = std::sync::Arc::new(page.orders);
     let mut tasks = Vec::new();
     for i in 0..4 {

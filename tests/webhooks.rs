@@ -14,7 +14,8 @@ fn sign(body: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }
 
-const ORDER: &str = include_str!("../connectors/src/marketplaces/shopify/testdata/webhook_order.json");
+const ORDER: &str =
+    include_str!("../connectors/src/marketplaces/shopify/testdata/webhook_order.json");
 
 async fn server(db: Db) -> (std::sync::Arc<orderhub::app::App>, String) {
     let sb = Sandbox::start().await;
@@ -49,25 +50,55 @@ async fn webhooks_case(db: Db) {
     let external_id = serde_json::from_str::<Value>(ORDER).unwrap()["id"].to_string();
 
     // Missing and bad signatures: 401, nothing stored.
-    assert_eq!(post(&url, body, &headers(String::new(), "w1")[1..]).await, 401);
-    assert_eq!(post(&url, body, &headers(sign(b"something else"), "w1")).await, 401);
+    assert_eq!(
+        post(&url, body, &headers(String::new(), "w1")[1..]).await,
+        401
+    );
+    assert_eq!(
+        post(&url, body, &headers(sign(b"something else"), "w1")).await,
+        401
+    );
     let mut tampered = body.to_vec();
     tampered[10] ^= 1;
     assert_eq!(post(&url, &tampered, &headers(sign(body), "w1")).await, 401);
-    assert_eq!(app.store.count_webhooks("channel", "shop").await.unwrap(), 0);
+    assert_eq!(
+        app.store.count_webhooks("channel", "shop").await.unwrap(),
+        0
+    );
     assert_eq!(app.store.count_orders(Some("shop")).await.unwrap(), 0);
 
     // A good one is stored and applied.
     assert_eq!(post(&url, body, &headers(sign(body), "w1")).await, 200);
-    let first = app.store.find_order("shop", &external_id).await.unwrap().expect("order stored");
+    let first = app
+        .store
+        .find_order("shop", &external_id)
+        .await
+        .unwrap()
+        .expect("order stored");
     // Replayed: acknowledged, changes nothing.
     assert_eq!(post(&url, body, &headers(sign(body), "w1")).await, 200);
-    assert_eq!(app.store.count_webhooks("channel", "shop").await.unwrap(), 1);
-    let again = app.store.find_order("shop", &external_id).await.unwrap().unwrap();
+    assert_eq!(
+        app.store.count_webhooks("channel", "shop").await.unwrap(),
+        1
+    );
+    let again = app
+        .store
+        .find_order("shop", &external_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(first.synced_at, again.synced_at, "a replay writes nothing");
 
     // Unknown channel, garbage body with a valid signature: 4xx, never 5xx.
-    assert_eq!(post(&format!("{base}/webhooks/channels/nope"), body, &headers(sign(body), "w2")).await, 404);
+    assert_eq!(
+        post(
+            &format!("{base}/webhooks/channels/nope"),
+            body,
+            &headers(sign(body), "w2")
+        )
+        .await,
+        404
+    );
     let garbage = b"{not json";
     let status = post(&url, garbage, &headers(sign(garbage), "w3")).await;
     assert!(status.is_success() || status.is_client_error(), "{status}");
@@ -89,14 +120,65 @@ async fn the_api_wants_its_token_and_rejects_bad_input_with_4xx() {
     std::env::set_var("ORDERHUB_API_TOKEN", "ops-secret");
     let (_app, base) = server(Db::Sqlite).await;
     let c = reqwest::Client::new();
-    assert_eq!(c.get(format!("{base}/api/orders")).send().await.unwrap().status(), 401);
+    assert_eq!(
+        c.get(format!("{base}/api/orders"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
     let auth = |r: reqwest::RequestBuilder| r.bearer_auth("ops-secret");
-    assert_eq!(auth(c.get(format!("{base}/api/orders"))).send().await.unwrap().status(), 200);
-    assert_eq!(auth(c.get(format!("{base}/api/orders?status=bogus"))).send().await.unwrap().status(), 400);
-    assert_eq!(auth(c.get(format!("{base}/api/orders?limit=-1"))).send().await.unwrap().status(), 400);
-    assert_eq!(auth(c.get(format!("{base}/api/orders/abc"))).send().await.unwrap().status(), 400);
-    assert_eq!(auth(c.get(format!("{base}/api/orders/999"))).send().await.unwrap().status(), 404);
-    let ch: Value = auth(c.get(format!("{base}/api/channels"))).send().await.unwrap().json().await.unwrap();
+    assert_eq!(
+        auth(c.get(format!("{base}/api/orders")))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        auth(c.get(format!("{base}/api/orders?status=bogus")))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
+    assert_eq!(
+        auth(c.get(format!("{base}/api/orders?limit=-1")))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
+    assert_eq!(
+        auth(c.get(format!("{base}/api/orders/abc")))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
+    assert_eq!(
+        auth(c.get(format!("{base}/api/orders/999")))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    let ch: Value = auth(c.get(format!("{base}/api/channels")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(ch["channels"][0]["id"], "shop");
-    assert!(!ch.to_string().contains(TOKEN), "secrets never in API output");
+    assert!(
+        !ch.to_string().contains(TOKEN),
+        "secrets never in API output"
+    );
 }

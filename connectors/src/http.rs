@@ -28,7 +28,10 @@ pub enum RemoteError {
     },
     /// Trying again will not help: other 4xx, a payload we cannot decode.
     #[error("permanent remote error (status {status:?}): {message}")]
-    Permanent { status: Option<u16>, message: String },
+    Permanent {
+        status: Option<u16>,
+        message: String,
+    },
 }
 
 impl RemoteError {
@@ -162,7 +165,9 @@ pub struct HttpClient {
 
 impl std::fmt::Debug for HttpClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HttpClient").field("name", &self.name).finish()
+        f.debug_struct("HttpClient")
+            .field("name", &self.name)
+            .finish()
     }
 }
 

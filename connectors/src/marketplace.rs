@@ -63,7 +63,10 @@ impl std::fmt::Debug for ChannelSetup {
 
 impl ChannelSetup {
     pub fn secret(&self, name: &str) -> &str {
-        self.secrets.get(name).map(String::as_str).unwrap_or_default()
+        self.secrets
+            .get(name)
+            .map(String::as_str)
+            .unwrap_or_default()
     }
 }
 

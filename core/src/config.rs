@@ -119,14 +119,20 @@ impl Settings {
     ) -> Result<ResolvedSecrets, Vec<String>> {
         let mut problems = Vec::new();
         let db = &self.database.url;
-        if !(db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://")) {
+        if !(db.starts_with("sqlite:")
+            || db.starts_with("postgres://")
+            || db.starts_with("postgresql://"))
+        {
             problems.push(format!(
                 "database.url: must start with sqlite: or postgres:// (got a {}-character value)",
                 db.len()
             ));
         }
         if self.server.listen.parse::<std::net::SocketAddr>().is_err() {
-            problems.push(format!("server.listen: `{}` is not an address like 127.0.0.1:8080", self.server.listen));
+            problems.push(format!(
+                "server.listen: `{}` is not an address like 127.0.0.1:8080",
+                self.server.listen
+            ));
         }
         if self.worker.concurrency == 0 {
             problems.push("worker.concurrency: must be at least 1".into());
@@ -137,9 +143,20 @@ impl Settings {
         let mut seen = BTreeSet::new();
         let mut resolved = ResolvedSecrets::new();
         for (i, c) in self.channels.iter().enumerate() {
-            let at = if c.id.is_empty() { format!("channels[{i}]") } else { format!("channel `{}`", c.id) };
-            if c.id.is_empty() || !c.id.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_') {
-                problems.push(format!("{at}: id must be non-empty letters, digits, - or _"));
+            let at = if c.id.is_empty() {
+                format!("channels[{i}]")
+            } else {
+                format!("channel `{}`", c.id)
+            };
+            if c.id.is_empty()
+                || !c
+                    .id
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
+            {
+                problems.push(format!(
+                    "{at}: id must be non-empty letters, digits, - or _"
+                ));
             }
             if !seen.insert(c.id.clone()) {
                 problems.push(format!("{at}: duplicate channel id"));
@@ -149,7 +166,10 @@ impl Settings {
             }
             match url::Url::parse(&c.base_url) {
                 Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {}
-                _ => problems.push(format!("{at}: base_url `{}` is not an http(s) URL", c.base_url)),
+                _ => problems.push(format!(
+                    "{at}: base_url `{}` is not an http(s) URL",
+                    c.base_url
+                )),
             }
             if c.poll_interval_secs == 0 {
                 problems.push(format!("{at}: poll_interval_secs must be at least 1"));
@@ -180,7 +200,10 @@ impl Settings {
             }
             for name in c.secrets.keys() {
                 if !required.contains(&name.as_str()) {
-                    problems.push(format!("{at}: `{name}` is not a secret of kind `{}`", c.kind));
+                    problems.push(format!(
+                        "{at}: `{name}` is not a secret of kind `{}`",
+                        c.kind
+                    ));
                 }
             }
             resolved.insert(c.id.clone(), secrets);
@@ -222,7 +245,10 @@ mod tests {
     #[test]
     fn every_problem_is_listed_at_once() {
         let s = Settings {
-            database: DatabaseSettings { url: "mysql://x".into(), max_connections: 1 },
+            database: DatabaseSettings {
+                url: "mysql://x".into(),
+                max_connections: 1,
+            },
             server: Default::default(),
             worker: Default::default(),
             channels: vec![
@@ -246,7 +272,10 @@ mod tests {
         let mut c = channel("a", "shopify", "https://a.example");
         c.secrets.insert("webhook_secret".into(), "HOOK_VAR".into());
         let s = Settings {
-            database: DatabaseSettings { url: "sqlite::memory:".into(), max_connections: 1 },
+            database: DatabaseSettings {
+                url: "sqlite::memory:".into(),
+                max_connections: 1,
+            },
             server: Default::default(),
             worker: Default::default(),
             channels: vec![c],

@@ -49,10 +49,17 @@ impl OrderStatus {
         use OrderStatus::*;
         matches!(
             (self, to),
-            (Awaiting, Processing | Shipped | Delivered | Cancelled | Exception)
-                | (Processing, Awaiting | Shipped | Delivered | Cancelled | Exception)
-                | (Shipped, Delivered | Exception)
-                | (Exception, Awaiting | Processing | Shipped | Delivered | Cancelled)
+            (
+                Awaiting,
+                Processing | Shipped | Delivered | Cancelled | Exception
+            ) | (
+                Processing,
+                Awaiting | Shipped | Delivered | Cancelled | Exception
+            ) | (Shipped, Delivered | Exception)
+                | (
+                    Exception,
+                    Awaiting | Processing | Shipped | Delivered | Cancelled
+                )
         )
     }
 

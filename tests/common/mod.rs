@@ -25,14 +25,21 @@ pub async fn fresh_db(kind: Db) -> String {
         Db::Sqlite => {
             let dir = std::env::temp_dir().join("orderhub-tests");
             std::fs::create_dir_all(&dir).unwrap();
-            format!("sqlite://{}?mode=rwc", dir.join(format!("{name}.sqlite")).display())
+            format!(
+                "sqlite://{}?mode=rwc",
+                dir.join(format!("{name}.sqlite")).display()
+            )
         }
         Db::Postgres => {
             let admin = std::env::var("ORDERHUB_TEST_PG")
                 .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
             use sea_orm::ConnectionTrait;
-            let db = sea_orm::Database::connect(&admin).await.expect("PostgreSQL for tests (ORDERHUB_TEST_PG)");
-            db.execute_unprepared(&format!("CREATE DATABASE {name}")).await.unwrap();
+            let db = sea_orm::Database::connect(&admin)
+                .await
+                .expect("PostgreSQL for tests (ORDERHUB_TEST_PG)");
+            db.execute_unprepared(&format!("CREATE DATABASE {name}"))
+                .await
+                .unwrap();
             let base = admin.rsplit_once('/').unwrap().0;
             format!("{base}/{name}")
         }
@@ -45,26 +52,40 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
+    /// A sandbox with room for volume (tests that are not about limits).
     pub async fn start() -> Sandbox {
-        let sandbox = ShopifySandbox::new(ShopifySandboxOptions {
-            access_token: TOKEN.into(),
-            webhook_secret: HOOK_SECRET.into(),
-            ..Default::default()
-        });
+        Self::start_with(ShopifySandboxOptions::fast(TOKEN, HOOK_SECRET)).await
+    }
+
+    pub async fn start_with(opts: ShopifySandboxOptions) -> Sandbox {
+        let sandbox = ShopifySandbox::new(opts);
         let (addr, _h) = orderhub_connectors::sandbox::serve(sandbox.router(), "127.0.0.1:0")
             .await
             .unwrap();
-        Sandbox { base: format!("http://{addr}"), http: reqwest::Client::new() }
+        Sandbox {
+            base: format!("http://{addr}"),
+            http: reqwest::Client::new(),
+        }
     }
 
     pub async fn post(&self, path: &str, body: Value) -> Value {
-        let r = self.http.post(format!("{}{path}", self.base)).json(&body).send().await.unwrap();
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         assert!(r.status().is_success(), "{path}: {}", r.status());
         r.json().await.unwrap_or(Value::Null)
     }
 
     pub async fn seed(&self, count: u32, step_ms: u64) -> Value {
-        self.post("/_sandbox/seed", json!({ "count": count, "step_ms": step_ms })).await
+        self.post(
+            "/_sandbox/seed",
+            json!({ "count": count, "step_ms": step_ms }),
+        )
+        .await
     }
 
     pub async fn faults(&self, faults: Value) {
@@ -72,7 +93,14 @@ impl Sandbox {
     }
 
     pub async fn stats(&self) -> Value {
-        self.http.get(format!("{}/_sandbox/stats", self.base)).send().await.unwrap().json().await.unwrap()
+        self.http
+            .get(format!("{}/_sandbox/stats", self.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
     }
 }
 
@@ -110,8 +138,9 @@ pub fn set_secrets() {
 
 pub async fn app(db_url: &str, base: &str, extra_worker: &str) -> Arc<App> {
     set_secrets();
-    let loaded = orderhub::settings::load_layers(None, Some(&config_toml(db_url, base, extra_worker)))
-        .expect("test config is valid");
+    let loaded =
+        orderhub::settings::load_layers(None, Some(&config_toml(db_url, base, extra_worker)))
+            .expect("test config is valid");
     App::start(loaded).await.unwrap()
 }
 

@@ -48,8 +48,8 @@ impl App {
                 secrets: secrets.get(&c.id).cloned().unwrap_or_default(),
                 request_timeout: timeout,
             };
-            let connector = (kind.build)(setup)
-                .map_err(|e| anyhow::anyhow!("channel `{}`: {e}", c.id))?;
+            let connector =
+                (kind.build)(setup).map_err(|e| anyhow::anyhow!("channel `{}`: {e}", c.id))?;
             store.ensure_channel(&c.id, &c.seller, &c.kind).await?;
             channels.insert(
                 c.id.clone(),
@@ -62,7 +62,11 @@ impl App {
         let api_token = std::env::var(&settings.server.api_token_env)
             .ok()
             .filter(|t| !t.is_empty());
-        let instance = format!("orderhub-{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
+        let instance = format!(
+            "orderhub-{}-{}",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        );
         Ok(Arc::new(App {
             settings,
             store,

@@ -32,8 +32,11 @@ async fn bare_queue(store: &Store, n: u64) -> anyhow::Result<f64> {
     match JobQueue::setup(store).await? {
         JobQueue::Sqlite(_) => {
             let pool = store.db().get_sqlite_connection_pool().clone();
-            let mut s = SqliteStorage::<u64>::new(&pool)
-                .with_config(apalis_sqlite::Config::default().queue(&queue).batch_size(100));
+            let mut s = SqliteStorage::<u64>::new(&pool).with_config(
+                apalis_sqlite::Config::default()
+                    .queue(&queue)
+                    .batch_size(100),
+            );
             for chunk in jobs.chunks(1000) {
                 s.push_bulk(chunk.to_vec()).await?;
             }
@@ -47,8 +50,11 @@ async fn bare_queue(store: &Store, n: u64) -> anyhow::Result<f64> {
         }
         JobQueue::Postgres(_) => {
             let pool = store.db().get_postgres_connection_pool().clone();
-            let mut s = PostgresStorage::<u64>::new(&pool)
-                .with_config(apalis_postgres::Config::default().queue(&queue).batch_size(100));
+            let mut s = PostgresStorage::<u64>::new(&pool).with_config(
+                apalis_postgres::Config::default()
+                    .queue(&queue)
+                    .batch_size(100),
+            );
             for chunk in jobs.chunks(1000) {
                 s.push_bulk(chunk.to_vec()).await?;
             }
@@ -65,10 +71,12 @@ async fn bare_queue(store: &Store, n: u64) -> anyhow::Result<f64> {
 }
 
 pub async fn run(orders: u32, database: Option<String>) -> anyhow::Result<ExitCode> {
-    let dir = std::env::temp_dir().join(format!("orderhub-bench-{}", uuid::Uuid::new_v4().simple()));
+    let dir =
+        std::env::temp_dir().join(format!("orderhub-bench-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir)?;
-    let db_url = database.unwrap_or_else(|| format!("sqlite://{}?mode=rwc", dir.join("bench.sqlite").display()));
-    let base = crate::demo::start_shopify_sandbox("127.0.0.1:0", orders).await?;
+    let db_url = database
+        .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", dir.join("bench.sqlite").display()));
+    let base = crate::demo::start_shopify_sandbox("127.0.0.1:0", orders, true).await?;
     crate::demo::set_demo_secrets();
     let loaded = crate::settings::load_layers(None, Some(&crate::demo::demo_toml(&db_url, &base)))
         .map_err(|p| anyhow::anyhow!(p.join("; ")))?;
@@ -81,7 +89,10 @@ pub async fn run(orders: u32, database: Option<String>) -> anyhow::Result<ExitCo
     let sync_rate = stored as f64 / secs;
     println!("backend                 {:?}", app.store.backend());
     println!("bare apalis no-op jobs  {noop_rate:.0} jobs/s ({orders} jobs)");
-    println!("order sync              {sync_rate:.0} orders/s ({stored} orders, {} pages, {secs:.2}s)", report.pages);
+    println!(
+        "order sync              {sync_rate:.0} orders/s ({stored} orders, {} pages, {secs:.2}s)",
+        report.pages
+    );
     println!("ratio sync/no-op        {:.3}", sync_rate / noop_rate);
     let _ = std::fs::remove_dir_all(&dir);
     Ok(ExitCode::SUCCESS)

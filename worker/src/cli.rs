@@ -7,7 +7,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "orderhub", version, about = "Multichannel order hub: sync, route, ship, track")]
+#[command(
+    name = "orderhub",
+    version,
+    about = "Multichannel order hub: sync, route, ship, track"
+)]
 pub struct Cli {
     /// Configuration file layered over config/default.toml.
     #[arg(long, global = true)]
@@ -85,9 +89,12 @@ enum OrdersCommand {
 }
 
 fn init_tracing(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("ORDERHUB_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,sea_orm=warn,apalis=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ORDERHUB_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,sqlx=warn,sea_orm=warn,apalis=warn")
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
@@ -97,7 +104,10 @@ fn init_tracing(format: LogFormat) {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.log_format);
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -158,7 +168,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             orders(&store, cmd).await
         }
         Command::Normalize { channel, file } => normalize(&channel, &file),
-        Command::Sandbox { kind, listen, orders } => crate::demo::run_sandbox(&kind, &listen, orders).await,
+        Command::Sandbox {
+            kind,
+            listen,
+            orders,
+        } => crate::demo::run_sandbox(&kind, &listen, orders).await,
         Command::Demo { orders, database } => crate::demo::run(orders, database).await,
         Command::Bench { orders, database } => crate::bench::run(orders, database).await,
     }
@@ -166,7 +180,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 
 async fn orders(store: &Store, cmd: OrdersCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        OrdersCommand::List { channel, status, limit } => {
+        OrdersCommand::List {
+            channel,
+            status,
+            limit,
+        } => {
             let status = match status.map(|s| s.parse()) {
                 Some(Err(e)) => {
                     eprintln!("error: {e}");
@@ -176,13 +194,27 @@ async fn orders(store: &Store, cmd: OrdersCommand) -> anyhow::Result<ExitCode> {
                 None => None,
             };
             let rows = store
-                .list_orders(&OrderFilter { channel_id: channel, status, limit, ..Default::default() })
+                .list_orders(&OrderFilter {
+                    channel_id: channel,
+                    status,
+                    limit,
+                    ..Default::default()
+                })
                 .await?;
-            println!("{:>6}  {:<14} {:<12} {:<10} {:<11} {:>10} {:<4}", "id", "channel", "external", "number", "status", "total", "cur");
+            println!(
+                "{:>6}  {:<14} {:<12} {:<10} {:<11} {:>10} {:<4}",
+                "id", "channel", "external", "number", "status", "total", "cur"
+            );
             for o in rows {
                 println!(
                     "{:>6}  {:<14} {:<12} {:<10} {:<11} {:>10} {:<4}",
-                    o.id, o.channel_id, o.external_id, o.number.unwrap_or_default(), o.status, o.total, o.currency
+                    o.id,
+                    o.channel_id,
+                    o.external_id,
+                    o.number.unwrap_or_default(),
+                    o.status,
+                    o.total,
+                    o.currency
                 );
             }
             Ok(ExitCode::SUCCESS)
@@ -202,8 +234,14 @@ async fn orders(store: &Store, cmd: OrdersCommand) -> anyhow::Result<ExitCode> {
 
 fn normalize(kind: &str, file: &std::path::Path) -> anyhow::Result<ExitCode> {
     let Some(k) = orderhub_connectors::marketplace_kind(kind) else {
-        let known: Vec<_> = orderhub_connectors::marketplace_kinds().iter().map(|k| k.kind).collect();
-        eprintln!("error: unknown channel kind `{kind}` (known: {})", known.join(", "));
+        let known: Vec<_> = orderhub_connectors::marketplace_kinds()
+            .iter()
+            .map(|k| k.kind)
+            .collect();
+        eprintln!(
+            "error: unknown channel kind `{kind}` (known: {})",
+            known.join(", ")
+        );
         return Ok(ExitCode::from(2));
     };
     let raw = if file.as_os_str() == "-" {

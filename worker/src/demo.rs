@@ -11,12 +11,19 @@ pub const DEMO_WEBHOOK_SECRET: &str = "demo_webhook_secret";
 
 /// Start a Shopify sandbox on `listen` and seed it with `orders` orders.
 /// Returns its base URL.
-pub async fn start_shopify_sandbox(listen: &str, orders: u32) -> anyhow::Result<String> {
-    let sandbox = ShopifySandbox::new(ShopifySandboxOptions {
-        access_token: DEMO_TOKEN.into(),
-        webhook_secret: DEMO_WEBHOOK_SECRET.into(),
-        ..Default::default()
-    });
+/// `plus`: Shopify Plus limits (bucket 20,000, 1,000 points/s); `fast`: limits
+/// out of the way, for measuring orderhub itself.
+pub async fn start_shopify_sandbox(
+    listen: &str,
+    orders: u32,
+    fast: bool,
+) -> anyhow::Result<String> {
+    let opts = if fast {
+        ShopifySandboxOptions::fast(DEMO_TOKEN, DEMO_WEBHOOK_SECRET)
+    } else {
+        ShopifySandboxOptions::plus(DEMO_TOKEN, DEMO_WEBHOOK_SECRET)
+    };
+    let sandbox = ShopifySandbox::new(opts);
     let (addr, _handle) = orderhub_connectors::sandbox::serve(sandbox.router(), listen).await?;
     let base = format!("http://{addr}");
     if orders > 0 {
@@ -40,7 +47,7 @@ pub async fn run_sandbox(kind: &str, listen: &str, orders: u32) -> anyhow::Resul
         eprintln!("error: no sandbox for `{kind}` (known: shopify)");
         return Ok(ExitCode::from(2));
     }
-    let base = start_shopify_sandbox(listen, orders).await?;
+    let base = start_shopify_sandbox(listen, orders, false).await?;
     println!("shopify sandbox listening on {base}");
     println!("  access token (X-Shopify-Access-Token): {DEMO_TOKEN}");
     println!("  control: POST {base}/_sandbox/seed, POST {base}/_sandbox/faults, GET {base}/_sandbox/stats");
@@ -81,8 +88,9 @@ pub async fn run(orders: u32, database: Option<String>) -> anyhow::Result<ExitCo
     let started = Instant::now();
     let dir = std::env::temp_dir().join(format!("orderhub-demo-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir)?;
-    let db_url = database.unwrap_or_else(|| format!("sqlite://{}?mode=rwc", dir.join("demo.sqlite").display()));
-    let base = start_shopify_sandbox("127.0.0.1:0", orders).await?;
+    let db_url = database
+        .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", dir.join("demo.sqlite").display()));
+    let base = start_shopify_sandbox("127.0.0.1:0", orders, false).await?;
     set_demo_secrets();
     let loaded = crate::settings::load_layers(None, Some(&demo_toml(&db_url, &base)))
         .map_err(|p| anyhow::anyhow!(p.join("; ")))?;
@@ -95,7 +103,10 @@ pub async fn run(orders: u32, database: Option<String>) -> anyhow::Result<ExitCo
     loop {
         let n = app.store.count_orders(None).await?;
         if n != last {
-            println!("  synced {n}/{orders} orders ({:.1}s)", started.elapsed().as_secs_f64());
+            println!(
+                "  synced {n}/{orders} orders ({:.1}s)",
+                started.elapsed().as_secs_f64()
+            );
             last = n;
         }
         if n >= orders as u64 || Instant::now() > deadline || runner.is_finished() {
@@ -106,14 +117,24 @@ pub async fn run(orders: u32, database: Option<String>) -> anyhow::Result<ExitCo
     let elapsed = started.elapsed().as_secs_f64();
     let stored = app.store.count_orders(None).await?;
     let quarantined = app.store.quarantined("demo-shopify").await?.len();
-    let stats: serde_json::Value = reqwest::get(format!("{base}/_sandbox/stats")).await?.json().await?;
+    let stats: serde_json::Value = reqwest::get(format!("{base}/_sandbox/stats"))
+        .await?
+        .json()
+        .await?;
     println!();
     println!("  orders in sandbox     {orders}");
     println!("  orders synced         {stored}");
     println!("  quarantined payloads  {quarantined}");
-    println!("  throttled by sandbox  {}", stats.get("throttled").cloned().unwrap_or_default());
+    println!(
+        "  throttled by sandbox  {}",
+        stats.get("throttled").cloned().unwrap_or_default()
+    );
     println!("  elapsed               {elapsed:.2}s");
     println!("  orders/s              {:.1}", stored as f64 / elapsed);
     let _ = std::fs::remove_dir_all(&dir);
-    Ok(if stored >= orders as u64 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if stored >= orders as u64 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

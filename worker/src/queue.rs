@@ -43,7 +43,9 @@ impl JobQueue {
                 // Not `SqliteStorage::setup`: it sets synchronous=OFF on whichever
                 // pooled connection it gets. Our pool sets its PRAGMAs per connection.
                 SqliteStorage::<()>::migrations().run(&pool).await?;
-                SqliteStorage::new(&pool).with_config(sqlite_config(POLL_QUEUE)).into()
+                SqliteStorage::new(&pool)
+                    .with_config(sqlite_config(POLL_QUEUE))
+                    .into()
             }
             Backend::Postgres => {
                 let pool = store.db().get_postgres_connection_pool().clone();

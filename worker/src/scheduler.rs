@@ -27,7 +27,9 @@ pub async fn tick_once(app: &App) -> anyhow::Result<usize> {
     let ttl_ms = (app.settings.worker.lease_ttl_secs * 1000) as i64;
     let mut pushed = 0;
     for id in app.channels.keys() {
-        let Some(row) = app.store.channel(id).await? else { continue };
+        let Some(row) = app.store.channel(id).await? else {
+            continue;
+        };
         if row.next_poll_at_ms > now_ms {
             continue;
         }
@@ -39,7 +41,11 @@ pub async fn tick_once(app: &App) -> anyhow::Result<usize> {
             .exec(app.store.db())
             .await?;
         if claimed.rows_affected == 1 {
-            app.queue.push_poll(PollChannel { channel_id: id.clone() }).await?;
+            app.queue
+                .push_poll(PollChannel {
+                    channel_id: id.clone(),
+                })
+                .await?;
             pushed += 1;
         }
     }

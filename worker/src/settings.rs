@@ -35,8 +35,10 @@ pub fn load(file: Option<&Path>) -> Result<Loaded, Vec<String>> {
 /// Like [`load`], with a TOML text layered over the file (the demo and tests
 /// describe their setup this way).
 pub fn load_layers(file: Option<&Path>, extra_toml: Option<&str>) -> Result<Loaded, Vec<String>> {
-    let mut b = config::Config::builder()
-        .add_source(config::File::from_str(DEFAULT_TOML, config::FileFormat::Toml));
+    let mut b = config::Config::builder().add_source(config::File::from_str(
+        DEFAULT_TOML,
+        config::FileFormat::Toml,
+    ));
     if let Some(f) = file {
         if !f.exists() {
             return Err(vec![format!("config file {} does not exist", f.display())]);

@@ -63,7 +63,10 @@ pub async fn upsert_order<C: ConnectionTrait>(
                     ..fields(o, version)
                 };
                 let res = order::Entity::insert(am)
-                    .on_conflict_do_nothing_on([order::Column::ChannelId, order::Column::ExternalId])
+                    .on_conflict_do_nothing_on([
+                        order::Column::ChannelId,
+                        order::Column::ExternalId,
+                    ])
                     .exec(db)
                     .await;
                 match res {
@@ -142,20 +145,23 @@ async fn write_lines<C: ConnectionTrait>(
     if lines.is_empty() {
         return Ok(());
     }
-    let rows = lines.iter().enumerate().map(|(i, l)| order_line::ActiveModel {
-        order_id: Set(order_id),
-        line_no: Set(i as i32 + 1),
-        external_id: Set(l.external_id.clone()),
-        sku: Set(l.sku.clone()),
-        title: Set(l.title.clone()),
-        quantity: Set(l.quantity as i32),
-        unit_price: Set(l.unit_price.to_string()),
-        tax: Set(l.tax.to_string()),
-        discount: Set(l.discount.to_string()),
-        total: Set(l.total.to_string()),
-        grams: Set(l.grams.map(|g| g as i32)),
-        ..Default::default()
-    });
+    let rows = lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| order_line::ActiveModel {
+            order_id: Set(order_id),
+            line_no: Set(i as i32 + 1),
+            external_id: Set(l.external_id.clone()),
+            sku: Set(l.sku.clone()),
+            title: Set(l.title.clone()),
+            quantity: Set(l.quantity as i32),
+            unit_price: Set(l.unit_price.to_string()),
+            tax: Set(l.tax.to_string()),
+            discount: Set(l.discount.to_string()),
+            total: Set(l.total.to_string()),
+            grams: Set(l.grams.map(|g| g as i32)),
+            ..Default::default()
+        });
     order_line::Entity::insert_many(rows).exec(db).await?;
     Ok(())
 }
@@ -198,14 +204,18 @@ impl StoredOrder {
             external_id: m.external_id.clone(),
             number: m.number.clone(),
             status: m.status.parse().unwrap_or(OrderStatus::Exception),
-            payment_status: m.payment_status.parse().unwrap_or(crate::PaymentStatus::Unknown),
+            payment_status: m
+                .payment_status
+                .parse()
+                .unwrap_or(crate::PaymentStatus::Unknown),
             fulfillment_status: m
                 .fulfillment_status
                 .parse()
                 .unwrap_or(crate::FulfillmentStatus::Unknown),
             placed_at: m.placed_at,
             updated_at: m.updated_at,
-            currency: Currency::from_str(&m.currency).unwrap_or_else(|_| Currency::from_str("XXX").expect("XXX is ISO 4217")),
+            currency: Currency::from_str(&m.currency)
+                .unwrap_or_else(|_| Currency::from_str("XXX").expect("XXX is ISO 4217")),
             subtotal: dec(&m.subtotal),
             shipping_total: dec(&m.shipping_total),
             tax_total: dec(&m.tax_total),
@@ -320,11 +330,16 @@ impl Store {
         reason: Option<&str>,
     ) -> Result<bool, DbErr> {
         if !from.can_become(to) {
-            return Err(DbErr::Custom(format!("transition {from} → {to} is not declared")));
+            return Err(DbErr::Custom(format!(
+                "transition {from} → {to} is not declared"
+            )));
         }
         let res = order::Entity::update_many()
             .col_expr(order::Column::Status, Expr::value(to.as_str()))
-            .col_expr(order::Column::ExceptionReason, Expr::value(reason.map(str::to_string)))
+            .col_expr(
+                order::Column::ExceptionReason,
+                Expr::value(reason.map(str::to_string)),
+            )
             .filter(order::Column::Id.eq(id))
             .filter(order::Column::Status.eq(from.as_str()))
             .exec(db)

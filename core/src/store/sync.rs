@@ -59,7 +59,10 @@ pub(crate) async fn quarantine<C: ConnectionTrait>(
     };
     // The same bad payload seen again (overlapping polls) stays one row.
     quarantine::Entity::insert(am)
-        .on_conflict_do_nothing_on([quarantine::Column::ChannelId, quarantine::Column::PayloadHash])
+        .on_conflict_do_nothing_on([
+            quarantine::Column::ChannelId,
+            quarantine::Column::PayloadHash,
+        ])
         .exec_without_returning(db)
         .await?;
     Ok(())
@@ -136,7 +139,8 @@ impl Store {
             channel::Entity::update_many()
                 .col_expr(
                     channel::Column::OrdersSynced,
-                    Expr::col(channel::Column::OrdersSynced).add((out.inserted + out.updated) as i64),
+                    Expr::col(channel::Column::OrdersSynced)
+                        .add((out.inserted + out.updated) as i64),
                 )
                 .filter(channel::Column::Id.eq(channel_id))
                 .exec(&tx)
@@ -146,7 +150,12 @@ impl Store {
         Ok(out)
     }
 
-    pub async fn quarantine(&self, channel_id: &str, source: &str, q: &Quarantined) -> Result<(), DbErr> {
+    pub async fn quarantine(
+        &self,
+        channel_id: &str,
+        source: &str,
+        q: &Quarantined,
+    ) -> Result<(), DbErr> {
         quarantine(&self.db, channel_id, source, q).await
     }
 
@@ -158,7 +167,12 @@ impl Store {
     }
 
     /// Take (or renew) the polling lease if it is free, expired or already ours.
-    pub async fn acquire_lease(&self, channel_id: &str, owner: &str, ttl_ms: i64) -> Result<bool, DbErr> {
+    pub async fn acquire_lease(
+        &self,
+        channel_id: &str,
+        owner: &str,
+        ttl_ms: i64,
+    ) -> Result<bool, DbErr> {
         let now_ms = now().timestamp_millis();
         let res = channel::Entity::update_many()
             .col_expr(channel::Column::LeaseOwner, Expr::value(owner))
@@ -184,16 +198,28 @@ impl Store {
         error: Option<&str>,
     ) -> Result<(), DbErr> {
         let mut q = channel::Entity::update_many()
-            .col_expr(channel::Column::LeaseOwner, Expr::value(Option::<String>::None))
-            .col_expr(channel::Column::LeaseUntilMs, Expr::value(Option::<i64>::None))
+            .col_expr(
+                channel::Column::LeaseOwner,
+                Expr::value(Option::<String>::None),
+            )
+            .col_expr(
+                channel::Column::LeaseUntilMs,
+                Expr::value(Option::<i64>::None),
+            )
             .col_expr(channel::Column::NextPollAtMs, Expr::value(next_poll_at_ms));
         q = match error {
             None => q
                 .col_expr(channel::Column::LastSuccessAt, Expr::value(now()))
-                .col_expr(channel::Column::LastError, Expr::value(Option::<String>::None)),
+                .col_expr(
+                    channel::Column::LastError,
+                    Expr::value(Option::<String>::None),
+                ),
             Some(e) => q
                 .col_expr(channel::Column::LastError, Expr::value(e))
-                .col_expr(channel::Column::ErrorCount, Expr::col(channel::Column::ErrorCount).add(1)),
+                .col_expr(
+                    channel::Column::ErrorCount,
+                    Expr::col(channel::Column::ErrorCount).add(1),
+                ),
         };
         q.filter(channel::Column::Id.eq(channel_id))
             .filter(channel::Column::LeaseOwner.eq(owner))
@@ -203,10 +229,15 @@ impl Store {
     }
 
     pub async fn channel(&self, id: &str) -> Result<Option<channel::Model>, DbErr> {
-        channel::Entity::find_by_id(id.to_string()).one(&self.db).await
+        channel::Entity::find_by_id(id.to_string())
+            .one(&self.db)
+            .await
     }
 
-    pub async fn channel_statuses(&self, seller_id: Option<&str>) -> Result<Vec<ChannelStatus>, DbErr> {
+    pub async fn channel_statuses(
+        &self,
+        seller_id: Option<&str>,
+    ) -> Result<Vec<ChannelStatus>, DbErr> {
         let mut q = channel::Entity::find();
         if let Some(s) = seller_id {
             q = q.filter(channel::Column::SellerId.eq(s));
@@ -236,14 +267,22 @@ impl Store {
 }
 
 /// Move the cursor forward only (never back), inside the caller's transaction.
-async fn advance_cursor<C: ConnectionTrait>(db: &C, channel_id: &str, to_ms: i64) -> Result<(), DbErr> {
+async fn advance_cursor<C: ConnectionTrait>(
+    db: &C,
+    channel_id: &str,
+    to_ms: i64,
+) -> Result<(), DbErr> {
     let am = sync_cursor::ActiveModel {
         channel_id: Set(channel_id.into()),
         watermark_ms: Set(to_ms),
         updated_at: Set(now()),
     };
     sync_cursor::Entity::insert(am)
-        .on_conflict(OnConflict::column(sync_cursor::Column::ChannelId).do_nothing().to_owned())
+        .on_conflict(
+            OnConflict::column(sync_cursor::Column::ChannelId)
+                .do_nothing()
+                .to_owned(),
+        )
         .exec_without_returning(db)
         .await?;
     sync_cursor::Entity::update_many()

@@ -49,7 +49,10 @@ impl Store {
     pub async fn mark_webhook_processed(&self, id: i64, error: Option<&str>) -> Result<(), DbErr> {
         webhook_inbox::Entity::update_many()
             .col_expr(webhook_inbox::Column::ProcessedAt, Expr::value(now()))
-            .col_expr(webhook_inbox::Column::Error, Expr::value(error.map(str::to_string)))
+            .col_expr(
+                webhook_inbox::Column::Error,
+                Expr::value(error.map(str::to_string)),
+            )
             .filter(webhook_inbox::Column::Id.eq(id))
             .exec(&self.db)
             .await?;

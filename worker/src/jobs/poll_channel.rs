@@ -50,7 +50,10 @@ pub async fn poll_once(app: &App, channel_id: &str) -> anyhow::Result<PollReport
     let store = &app.store;
     let ttl_ms = (app.settings.worker.lease_ttl_secs * 1000) as i64;
     let mut report = PollReport::default();
-    if !store.acquire_lease(channel_id, &app.instance, ttl_ms).await? {
+    if !store
+        .acquire_lease(channel_id, &app.instance, ttl_ms)
+        .await?
+    {
         return Ok(report);
     }
     report.leased = true;
@@ -58,13 +61,27 @@ pub async fn poll_once(app: &App, channel_id: &str) -> anyhow::Result<PollReport
     let interval_ms = (channel.settings.poll_interval_secs * 1000) as i64;
     let now_ms = Utc::now().timestamp_millis();
     match &result {
-        Ok(()) => store.finish_poll(channel_id, &app.instance, now_ms + interval_ms, None).await?,
+        Ok(()) => {
+            store
+                .finish_poll(channel_id, &app.instance, now_ms + interval_ms, None)
+                .await?
+        }
         Err(e) => {
             // Back off on repeated failures, up to ten intervals.
-            let errors = store.channel(channel_id).await?.map_or(0, |c| c.error_count);
-            let backoff = interval_ms.saturating_mul(1 << errors.clamp(0, 3)).min(interval_ms * 10);
+            let errors = store
+                .channel(channel_id)
+                .await?
+                .map_or(0, |c| c.error_count);
+            let backoff = interval_ms
+                .saturating_mul(1 << errors.clamp(0, 3))
+                .min(interval_ms * 10);
             store
-                .finish_poll(channel_id, &app.instance, now_ms + backoff, Some(&format!("{e:#}")))
+                .finish_poll(
+                    channel_id,
+                    &app.instance,
+                    now_ms + backoff,
+                    Some(&format!("{e:#}")),
+                )
                 .await?
         }
     }
@@ -87,7 +104,10 @@ async fn fetch_and_store(
     let ttl_ms = (app.settings.worker.lease_ttl_secs * 1000) as i64;
     let mut page_token = None;
     loop {
-        let page = channel.connector.fetch_orders(since, page_token.take()).await?;
+        let page = channel
+            .connector
+            .fetch_orders(since, page_token.take())
+            .await?;
         let out = store.store_page(&c.seller, &c.id, &page.orders).await?;
         report.pages += 1;
         report.inserted += out.inserted;

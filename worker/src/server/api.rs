@@ -31,10 +31,15 @@ impl FromRequestParts<Arc<App>> for Authorized {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
         match (&app.api_token, given) {
-            (Some(expected), Some(given)) if constant_time_eq(expected.as_bytes(), given.as_bytes()) => {
+            (Some(expected), Some(given))
+                if constant_time_eq(expected.as_bytes(), given.as_bytes()) =>
+            {
                 Ok(Authorized)
             }
-            _ => Err(ApiError(StatusCode::UNAUTHORIZED, "missing or wrong bearer token".into())),
+            _ => Err(ApiError(
+                StatusCode::UNAUTHORIZED,
+                "missing or wrong bearer token".into(),
+            )),
         }
     }
 }
@@ -67,7 +72,10 @@ async fn list_orders(
     let Query(q) = q.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
     let status = match q.status.as_deref() {
         None => None,
-        Some(s) => Some(s.parse::<OrderStatus>().map_err(|e| ApiError(StatusCode::BAD_REQUEST, e))?),
+        Some(s) => Some(
+            s.parse::<OrderStatus>()
+                .map_err(|e| ApiError(StatusCode::BAD_REQUEST, e))?,
+        ),
     };
     let filter = OrderFilter {
         seller_id: None,
@@ -77,7 +85,11 @@ async fn list_orders(
         limit: q.limit.unwrap_or(100).min(1000),
     };
     let rows = app.store.list_orders(&filter).await?;
-    let next = if rows.len() as u64 == filter.limit { rows.last().map(|r| r.id) } else { None };
+    let next = if rows.len() as u64 == filter.limit {
+        rows.last().map(|r| r.id)
+    } else {
+        None
+    };
     let items: Vec<_> = rows
         .into_iter()
         .map(|o| {
@@ -89,7 +101,9 @@ async fn list_orders(
             })
         })
         .collect();
-    Ok(Json(serde_json::json!({ "orders": items, "next_after": next })))
+    Ok(Json(
+        serde_json::json!({ "orders": items, "next_after": next }),
+    ))
 }
 
 async fn show_order(

@@ -13,7 +13,10 @@ use std::sync::Arc;
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .route("/webhooks/channels/{channel_id}", post(webhooks::channel_webhook))
+        .route(
+            "/webhooks/channels/{channel_id}",
+            post(webhooks::channel_webhook),
+        )
         .merge(api::routes())
         .with_state(app)
 }

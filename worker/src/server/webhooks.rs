@@ -28,15 +28,27 @@ pub async fn channel_webhook(
             ApiError(StatusCode::UNAUTHORIZED, e.to_string())
         })?;
     let Ok(text) = std::str::from_utf8(&body) else {
-        return Err(ApiError(StatusCode::BAD_REQUEST, "body is not UTF-8".into()));
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "body is not UTF-8".into(),
+        ));
     };
     let Some(inbox_id) = app
         .store
-        .insert_webhook("channel", &channel_id, &verified.delivery_id, &verified.topic, text)
+        .insert_webhook(
+            "channel",
+            &channel_id,
+            &verified.delivery_id,
+            &verified.topic,
+            text,
+        )
         .await?
     else {
         tracing::info!(channel = %channel_id, delivery = %verified.delivery_id, "duplicate webhook ignored");
-        return Ok((StatusCode::OK, Json(serde_json::json!({ "status": "duplicate" }))));
+        return Ok((
+            StatusCode::OK,
+            Json(serde_json::json!({ "status": "duplicate" })),
+        ));
     };
     let s = &channel.settings;
     let outcome = match channel.connector.order_from_webhook(&verified.topic, &body) {
@@ -48,15 +60,22 @@ pub async fn channel_webhook(
             Err(e) => {
                 // Stored in the inbox already: acknowledged, and the error is kept there.
                 tracing::error!(channel = %channel_id, error = %e, "applying webhook failed");
-                app.store.mark_webhook_processed(inbox_id, Some(&e.to_string())).await?;
+                app.store
+                    .mark_webhook_processed(inbox_id, Some(&e.to_string()))
+                    .await?;
                 "stored".into()
             }
         },
         Err(q) => {
             app.store.quarantine(&s.id, "webhook", &q).await?;
-            app.store.mark_webhook_processed(inbox_id, Some(&q.reason)).await?;
+            app.store
+                .mark_webhook_processed(inbox_id, Some(&q.reason))
+                .await?;
             "quarantined".into()
         }
     };
-    Ok((StatusCode::OK, Json(serde_json::json!({ "status": outcome }))))
+    Ok((
+        StatusCode::OK,
+        Json(serde_json::json!({ "status": outcome })),
+    ))
 }

@@ -1,0 +1,942 @@
+//! The Shopify connector: GraphQL Admin API calls through the shared HTTP client.
+//!
+//! - `orders(query: "updated_at:>='…'", sortKey: UPDATED_AT)` with cursor paging;
+//!   each node is mapped on its own, a bad one is quarantined with its raw JSON.
+//! - Cost-based throttling: the bucket state from every response's
+//!   `extensions.cost.throttleStatus` is kept, and a query waits until the bucket
+//!   holds its cost; a `THROTTLED` error (HTTP 200) becomes a retryable error with
+//!   the same wait as `Retry-After`, so the shared client retries it.
+//! - Tracking goes back through fulfillment orders and `fulfillmentCreate`.
+//! - Webhooks: base64 HMAC-SHA256 of the raw body with the app secret.
+
+use super::cost::{self, MAX_SINGLE_QUERY_COST};
+use super::mapping::{self, external_id_of};
+use super::wire::{
+    error_codes, error_text, FulfillmentCreateData, FulfillmentInput,
+    FulfillmentOrderLineItemsInput, GraphqlResponse, OrderFulfillmentData, OrderFulfillmentNode,
+    OrderLineItemsData, OrdersData, QueryCost, ThrottleStatus, TrackingInfo,
+};
+use crate::http::{HttpClient, RawResponse, RemoteError};
+use crate::marketplace::{
+    ChannelSetup, Marketplace, OrderPage, TrackingPush, VerifiedWebhook, WebhookError,
+};
+use async_trait::async_trait;
+use base64::Engine;
+use chrono::{DateTime, SecondsFormat, Utc};
+use hmac::{Hmac, Mac};
+use orderhub_core::{Order, Quarantined};
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+use sha2::Sha256;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+pub const DEFAULT_API_VERSION: &str = "2025-10";
+pub const DEFAULT_PAGE_SIZE: u32 = 100;
+/// Line items fetched with each order; an order with more gets the rest in
+/// follow-up queries.
+pub const DEFAULT_LINE_ITEMS_PAGE: u32 = 5;
+/// Shopify's cap on `first` for any connection.
+pub const MAX_PAGE: u32 = 250;
+const MORE_LINE_ITEMS_PAGE: u32 = 50;
+
+pub const HEADER_ACCESS_TOKEN: &str = "X-Shopify-Access-Token";
+pub const HEADER_HMAC: &str = "X-Shopify-Hmac-Sha256";
+pub const HEADER_TOPIC: &str = "X-Shopify-Topic";
+pub const HEADER_WEBHOOK_ID: &str = "X-Shopify-Webhook-Id";
+/// The webhook topics the connector accepts.
+pub const TOPICS: [&str; 3] = ["orders/create", "orders/updated", "orders/cancelled"];
+
+pub const ORDERS_QUERY: &str = r#"query OrdersUpdatedSince($first: Int!, $after: String, $query: String!, $lineItems: Int!) {
+  orders(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {
+    pageInfo { hasNextPage endCursor }
+    nodes {
+      id
+      legacyResourceId
+      name
+      createdAt
+      updatedAt
+      cancelledAt
+      displayFinancialStatus
+      displayFulfillmentStatus
+      currencyCode
+      email
+      phone
+      subtotalPriceSet { shopMoney { amount currencyCode } }
+      totalShippingPriceSet { shopMoney { amount currencyCode } }
+      totalTaxSet { shopMoney { amount currencyCode } }
+      totalDiscountsSet { shopMoney { amount currencyCode } }
+      totalPriceSet { shopMoney { amount currencyCode } }
+      customer { id legacyResourceId firstName lastName displayName email phone }
+      shippingAddress { ...Address }
+      billingAddress { ...Address }
+      shippingLine { title code }
+      lineItems(first: $lineItems) {
+        pageInfo { hasNextPage endCursor }
+        nodes { ...Line }
+      }
+    }
+  }
+}
+fragment Address on MailingAddress {
+  name firstName lastName company address1 address2 city province provinceCode zip countryCodeV2 phone
+}
+fragment Line on LineItem {
+  id sku name title quantity
+  originalUnitPriceSet { shopMoney { amount currencyCode } }
+  discountedTotalSet { shopMoney { amount currencyCode } }
+  totalDiscountSet { shopMoney { amount currencyCode } }
+  taxLines { priceSet { shopMoney { amount currencyCode } } }
+}"#;
+
+pub const ORDER_LINE_ITEMS_QUERY: &str = r#"query OrderLineItems($id: ID!, $first: Int!, $after: String) {
+  order(id: $id) {
+    lineItems(first: $first, after: $after) {
+      pageInfo { hasNextPage endCursor }
+      nodes {
+        id sku name title quantity
+        originalUnitPriceSet { shopMoney { amount currencyCode } }
+        discountedTotalSet { shopMoney { amount currencyCode } }
+        totalDiscountSet { shopMoney { amount currencyCode } }
+        taxLines { priceSet { shopMoney { amount currencyCode } } }
+      }
+    }
+  }
+}"#;
+
+pub const ORDER_FULFILLMENT_QUERY: &str = r#"query OrderFulfillmentState($id: ID!) {
+  order(id: $id) {
+    fulfillmentOrders(first: 20) { nodes { id status } }
+    fulfillments(first: 20) { id status trackingInfo(first: 10) { company number url } }
+  }
+}"#;
+
+pub const FULFILLMENT_CREATE_MUTATION: &str = r#"mutation FulfillmentCreate($fulfillment: FulfillmentInput!) {
+  fulfillmentCreate(fulfillment: $fulfillment) {
+    fulfillment { id status trackingInfo(first: 10) { company number url } }
+    userErrors { field message }
+  }
+}"#;
+
+/// A secret that never prints.
+#[derive(Clone)]
+struct Secret(String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// The last known state of the shop's cost bucket, and what each operation cost.
+#[derive(Debug, Default)]
+struct CostBudget {
+    /// Bucket state and when it was true.
+    status: Option<(ThrottleStatus, Instant)>,
+    /// The last `requestedQueryCost` per operation name.
+    last_requested: HashMap<&'static str, f64>,
+}
+
+impl CostBudget {
+    fn available_at(&self, at: Instant) -> Option<(f64, ThrottleStatus)> {
+        let (s, when) = self.status?;
+        let elapsed = at.saturating_duration_since(when).as_secs_f64();
+        Some((
+            (s.currently_available + elapsed * s.restore_rate).min(s.maximum_available),
+            s,
+        ))
+    }
+}
+
+/// The Shopify marketplace connector.
+pub struct ShopifyConnector {
+    channel_id: String,
+    endpoint: String,
+    access_token: Secret,
+    webhook_secret: Secret,
+    http: HttpClient,
+    page_size: u32,
+    line_items_page: u32,
+    budget: Mutex<CostBudget>,
+}
+
+impl std::fmt::Debug for ShopifyConnector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShopifyConnector")
+            .field("channel_id", &self.channel_id)
+            .field("endpoint", &self.endpoint)
+            .field("page_size", &self.page_size)
+            .field("line_items_page", &self.line_items_page)
+            .finish_non_exhaustive()
+    }
+}
+
+fn parse_option(
+    setup: &ChannelSetup,
+    name: &str,
+    default: u32,
+    range: std::ops::RangeInclusive<u32>,
+    problems: &mut Vec<String>,
+) -> u32 {
+    match setup.options.get(name) {
+        None => default,
+        Some(v) => match v.trim().parse::<u32>() {
+            Ok(n) if range.contains(&n) => n,
+            _ => {
+                problems.push(format!(
+                    "option `{name}` must be a whole number from {} to {}",
+                    range.start(),
+                    range.end()
+                ));
+                default
+            }
+        },
+    }
+}
+
+fn valid_api_version(v: &str) -> bool {
+    if v == "unstable" {
+        return true;
+    }
+    let b = v.as_bytes();
+    b.len() == 7
+        && b[4] == b'-'
+        && b[..4].iter().all(u8::is_ascii_digit)
+        && b[5..].iter().all(u8::is_ascii_digit)
+}
+
+/// The largest `first` for the orders query whose requested cost stays within the
+/// single-query limit, given the line items fetched per order.
+pub fn max_orders_per_page(line_items_page: u32) -> u32 {
+    let cost_for = |first: u32| {
+        cost::query_cost(
+            ORDERS_QUERY,
+            &json!({"first": first, "query": "", "lineItems": line_items_page}),
+        )
+        .unwrap_or(u64::MAX)
+    };
+    let base = cost_for(0);
+    let per = cost_for(1).saturating_sub(base).max(1);
+    let fit = MAX_SINGLE_QUERY_COST.saturating_sub(base) / per;
+    (fit.min(MAX_PAGE as u64) as u32).max(1)
+}
+
+impl ShopifyConnector {
+    /// Build from configuration; every problem is listed at once.
+    pub fn new(setup: ChannelSetup) -> Result<Self, String> {
+        let mut problems = Vec::new();
+        let base = setup.base_url.trim().trim_end_matches('/').to_string();
+        match url::Url::parse(&base) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+            _ => problems.push("base_url must be an http(s) URL".to_string()),
+        }
+        let api_version = setup
+            .options
+            .get("api_version")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_else(|| DEFAULT_API_VERSION.to_string());
+        if !valid_api_version(&api_version) {
+            problems.push(format!(
+                "option `api_version` must look like 2025-10 (got `{api_version}`)"
+            ));
+        }
+        let page_size = parse_option(
+            &setup,
+            "page_size",
+            DEFAULT_PAGE_SIZE,
+            1..=MAX_PAGE,
+            &mut problems,
+        );
+        let line_items_page = parse_option(
+            &setup,
+            "line_items_page",
+            DEFAULT_LINE_ITEMS_PAGE,
+            1..=MAX_PAGE,
+            &mut problems,
+        );
+        for name in ["access_token", "webhook_secret"] {
+            if setup.secret(name).trim().is_empty() {
+                problems.push(format!("secret `{name}` is missing"));
+            }
+        }
+        if !problems.is_empty() {
+            return Err(format!(
+                "shopify channel `{}`: {}",
+                setup.channel_id,
+                problems.join("; ")
+            ));
+        }
+        let fit = max_orders_per_page(line_items_page);
+        if page_size > fit {
+            tracing::info!(
+                channel = %setup.channel_id,
+                page_size,
+                effective = fit,
+                "page size lowered so one orders query stays within Shopify's single-query cost limit"
+            );
+        }
+        let http = HttpClient::new(
+            format!("shopify:{}", setup.channel_id),
+            setup.request_timeout,
+            None,
+        );
+        Ok(Self {
+            endpoint: format!("{base}/admin/api/{api_version}/graphql.json"),
+            access_token: Secret(setup.secret("access_token").to_string()),
+            webhook_secret: Secret(setup.secret("webhook_secret").to_string()),
+            channel_id: setup.channel_id,
+            http,
+            page_size: page_size.min(fit),
+            line_items_page,
+            budget: Mutex::new(CostBudget::default()),
+        })
+    }
+
+    /// Replace the shared client (e.g. a test's faster retry policy).
+    pub fn with_http_client(mut self, http: HttpClient) -> Self {
+        self.http = http;
+        self
+    }
+
+    /// Orders requested per page (after the cost limit).
+    pub fn page_size(&self) -> u32 {
+        self.page_size
+    }
+
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// The last bucket state Shopify reported (for ops and tests).
+    pub fn throttle_status(&self) -> Option<ThrottleStatus> {
+        self.lock_budget().status.map(|(s, _)| s)
+    }
+
+    fn lock_budget(&self) -> std::sync::MutexGuard<'_, CostBudget> {
+        self.budget.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Wait until the bucket (as last reported, refilled since) holds `op`'s cost,
+    /// and reserve it so concurrent calls see the smaller budget.
+    async fn wait_for_budget(&self, op: &'static str, estimate: f64) {
+        let wait = {
+            let mut b = self.lock_budget();
+            let needed = b.last_requested.get(op).copied().unwrap_or(estimate);
+            let now = Instant::now();
+            let Some((available, status)) = b.available_at(now) else {
+                return;
+            };
+            if status.restore_rate <= 0.0 {
+                return;
+            }
+            // A little slack for the time the answer took to reach us.
+            let needed_with_margin =
+                (needed + status.restore_rate * 0.05).min(status.maximum_available);
+            let wait_s = ((needed_with_margin - available) / status.restore_rate).max(0.0);
+            let wait = Duration::from_secs_f64(wait_s.min(60.0));
+            let at = now + wait;
+            let reserved = ThrottleStatus {
+                currently_available: (available + wait.as_secs_f64() * status.restore_rate
+                    - needed)
+                    .max(0.0),
+                ..status
+            };
+            b.status = Some((reserved, at));
+            wait
+        };
+        if !wait.is_zero() {
+            tracing::debug!(channel = %self.channel_id, op, wait_ms = wait.as_millis() as u64, "waiting for the Shopify cost bucket");
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    fn note_cost(&self, op: &'static str, cost: &QueryCost) {
+        let mut b = self.lock_budget();
+        b.status = Some((cost.throttle_status, Instant::now()));
+        if cost.requested_query_cost > 0.0 {
+            b.last_requested.insert(op, cost.requested_query_cost);
+        }
+    }
+
+    /// Check one GraphQL answer: cost bookkeeping, THROTTLED → retryable, other
+    /// errors → permanent, then decode `data`.
+    fn check<T: DeserializeOwned>(
+        &self,
+        op: &'static str,
+        raw: RawResponse,
+    ) -> Result<T, RemoteError> {
+        let resp: GraphqlResponse<Value> = raw.json()?;
+        if let Some(cost) = resp.extensions.as_ref().and_then(|e| e.cost.as_ref()) {
+            self.note_cost(op, cost);
+        }
+        if let Some(errors) = resp.errors.as_ref().filter(|e| !e.is_null()) {
+            let codes = error_codes(errors);
+            let text = error_text(errors);
+            if codes.iter().any(|c| c == "THROTTLED") {
+                let retry_after = resp
+                    .extensions
+                    .as_ref()
+                    .and_then(|e| e.cost.as_ref())
+                    .map(throttle_wait)
+                    .unwrap_or(Duration::from_secs(1));
+                return Err(RemoteError::Retryable {
+                    status: Some(raw.status.as_u16()),
+                    retry_after: Some(retry_after),
+                    message: format!("Shopify THROTTLED: {text}"),
+                });
+            }
+            if codes
+                .iter()
+                .any(|c| c == "INTERNAL_SERVER_ERROR" || c == "SERVICE_UNAVAILABLE")
+            {
+                return Err(RemoteError::retryable(
+                    format!("Shopify {op}: {text}"),
+                    None,
+                ));
+            }
+            return Err(RemoteError::Permanent {
+                status: Some(raw.status.as_u16()),
+                message: format!("Shopify {op} errors ({}): {text}", codes.join(",")),
+            });
+        }
+        let data = resp.data.ok_or_else(|| {
+            RemoteError::permanent(format!("Shopify {op}: response without data"))
+        })?;
+        mapping::decode::<T>(&data)
+            .map_err(|e| RemoteError::permanent(format!("Shopify {op}: undecodable data: {e}")))
+    }
+
+    /// One GraphQL call: wait for budget, send, check (retries in the shared client).
+    async fn graphql<T: DeserializeOwned>(
+        &self,
+        op: &'static str,
+        query: &'static str,
+        variables: Value,
+    ) -> Result<T, RemoteError> {
+        let estimate = cost::query_cost(query, &variables).unwrap_or(0) as f64;
+        self.wait_for_budget(op, estimate).await;
+        let body = json!({ "query": query, "variables": variables, "operationName": op });
+        let token = self.access_token.0.as_str();
+        self.http
+            .execute(
+                |c| {
+                    c.post(&self.endpoint)
+                        .header(HEADER_ACCESS_TOKEN, token)
+                        .header(http::header::ACCEPT, "application/json")
+                        .json(&body)
+                },
+                |raw| self.check::<T>(op, raw),
+            )
+            .await
+    }
+
+    /// Complete a node's line items when the first page did not hold them all.
+    async fn complete_line_items(&self, node: &mut Value) -> Result<(), RemoteError> {
+        let has_more = node
+            .pointer("/lineItems/pageInfo/hasNextPage")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        if !has_more {
+            return Ok(());
+        }
+        let id = node
+            .get("id")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| RemoteError::permanent("order node without id"))?;
+        let mut after = node
+            .pointer("/lineItems/pageInfo/endCursor")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let mut extra = Vec::new();
+        for _ in 0..100 {
+            let data: OrderLineItemsData = self
+                .graphql(
+                    "OrderLineItems",
+                    ORDER_LINE_ITEMS_QUERY,
+                    json!({"id": id, "first": MORE_LINE_ITEMS_PAGE, "after": after}),
+                )
+                .await?;
+            let conn = data
+                .order
+                .ok_or_else(|| {
+                    RemoteError::permanent(format!(
+                        "order {id} vanished while paging its line items"
+                    ))
+                })?
+                .line_items;
+            extra.extend(conn.nodes);
+            if !conn.page_info.has_next_page {
+                break;
+            }
+            after = conn.page_info.end_cursor;
+            if after.is_none() {
+                return Err(RemoteError::permanent("line items page without endCursor"));
+            }
+        }
+        if let Some(Value::Array(nodes)) = node.pointer_mut("/lineItems/nodes") {
+            nodes.extend(extra);
+        }
+        if let Some(pi) = node.pointer_mut("/lineItems/pageInfo") {
+            *pi = json!({"hasNextPage": false, "endCursor": null});
+        }
+        Ok(())
+    }
+
+    async fn fulfillment_state(
+        &self,
+        order_gid: &str,
+    ) -> Result<OrderFulfillmentNode, RemoteError> {
+        let data: OrderFulfillmentData = self
+            .graphql(
+                "OrderFulfillmentState",
+                ORDER_FULFILLMENT_QUERY,
+                json!({"id": order_gid}),
+            )
+            .await?;
+        data.order
+            .ok_or_else(|| RemoteError::permanent(format!("Shopify has no order {order_gid}")))
+    }
+}
+
+/// How long until the bucket holds the cost of the throttled query.
+fn throttle_wait(cost: &QueryCost) -> Duration {
+    let s = cost.throttle_status;
+    if s.restore_rate <= 0.0 {
+        return Duration::from_secs(1);
+    }
+    let secs = ((cost.requested_query_cost - s.currently_available) / s.restore_rate).max(0.0);
+    Duration::from_secs_f64(secs.min(60.0)) + Duration::from_millis(50)
+}
+
+fn open_fulfillment_orders(state: &OrderFulfillmentNode) -> Vec<String> {
+    state
+        .fulfillment_orders
+        .nodes
+        .iter()
+        .filter(|fo| matches!(fo.status.as_str(), "OPEN" | "IN_PROGRESS"))
+        .map(|fo| fo.id.clone())
+        .collect()
+}
+
+fn already_has_tracking(state: &OrderFulfillmentNode, number: &str) -> bool {
+    state.fulfillments.iter().any(|f| {
+        f.status.as_deref() != Some("CANCELLED")
+            && f.tracking_info
+                .iter()
+                .any(|t| t.number.as_deref().map(str::trim) == Some(number.trim()))
+    })
+}
+
+/// The tracking company name Shopify recognises for a carrier as EasyPost (and
+/// most carrier APIs) name it; `Other` when Shopify has no such company.
+pub fn shopify_carrier_name(carrier: &str) -> String {
+    let key: String = carrier
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect::<String>()
+        .to_ascii_lowercase();
+    let name = match key.as_str() {
+        "usps" | "uspsreturns" => "USPS",
+        "ups" | "upsdap" | "upsiparcel" | "upsmailinnovations" | "upssurepost" => "UPS",
+        "fedex" | "fedexdefault" | "fedexsmartpost" | "fedexground" | "fedexcrossborder" => "FedEx",
+        "dhl" | "dhlexpress" => "DHL Express",
+        "dhlecommerce" | "dhlecs" | "dhlecommercesolutions" | "dhlglobalmail" => "DHL eCommerce",
+        "dhlparcel" | "dhlpaket" | "dhlde" => "DHL Parcel",
+        "canadapost" => "Canada Post",
+        "royalmail" => "Royal Mail",
+        "purolator" => "Purolator",
+        "australiapost" => "Australia Post",
+        "dpd" => "DPD",
+        "dpduk" => "DPD UK",
+        "gls" => "GLS",
+        "postnl" => "PostNL",
+        "laposte" | "colissimo" => "La Poste",
+        "tnt" => "TNT",
+        "canpar" => "Canpar",
+        "evri" | "hermes" | "hermesuk" => "Evri",
+        "amazonshipping" | "amazonlogistics" => "Amazon Logistics US",
+        "ontrac" => "OnTrac",
+        "lasership" => "LaserShip",
+        _ => "Other",
+    };
+    name.to_string()
+}
+
+/// The `X-Shopify-Hmac-Sha256` value for a body: base64 HMAC-SHA256 with the secret.
+pub fn sign_webhook(secret: &str, body: &[u8]) -> String {
+    // HMAC accepts keys of any length; this cannot fail.
+    let mut mac = match Hmac::<Sha256>::new_from_slice(secret.as_bytes()) {
+        Ok(m) => m,
+        Err(_) => return String::new(),
+    };
+    mac.update(body);
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+fn header<'a>(headers: &'a http::HeaderMap, name: &'static str) -> Result<&'a str, WebhookError> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .ok_or(WebhookError::MissingHeader(name))
+}
+
+/// Verify a Shopify webhook on its raw body (fail closed).
+pub fn verify_shopify_webhook(
+    secret: &str,
+    headers: &http::HeaderMap,
+    body: &[u8],
+) -> Result<VerifiedWebhook, WebhookError> {
+    let signature = header(headers, HEADER_HMAC)?;
+    if secret.is_empty() {
+        return Err(WebhookError::BadSignature);
+    }
+    let expected = base64::engine::general_purpose::STANDARD
+        .decode(signature)
+        .map_err(|_| WebhookError::BadSignature)?;
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
+        .map_err(|_| WebhookError::BadSignature)?;
+    mac.update(body);
+    // verify_slice compares in constant time.
+    mac.verify_slice(&expected)
+        .map_err(|_| WebhookError::BadSignature)?;
+    let topic = header(headers, HEADER_TOPIC)?;
+    let delivery_id = header(headers, HEADER_WEBHOOK_ID)?;
+    if !TOPICS.contains(&topic) {
+        return Err(WebhookError::UnsupportedTopic(
+            topic.chars().take(100).collect(),
+        ));
+    }
+    Ok(VerifiedWebhook {
+        delivery_id: delivery_id.to_string(),
+        topic: topic.to_string(),
+    })
+}
+
+fn quarantine(raw: &Value, reason: String) -> Quarantined {
+    Quarantined {
+        external_id: external_id_of(raw),
+        reason,
+        raw: raw.to_string(),
+    }
+}
+
+#[async_trait]
+impl Marketplace for ShopifyConnector {
+    fn kind(&self) -> &'static str {
+        "shopify"
+    }
+
+    async fn fetch_orders(
+        &self,
+        since: DateTime<Utc>,
+        page: Option<String>,
+    ) -> Result<OrderPage, RemoteError> {
+        let query = format!(
+            "updated_at:>='{}'",
+            since.to_rfc3339_opts(SecondsFormat::Secs, true)
+        );
+        let data: OrdersData = self
+            .graphql(
+                "OrdersUpdatedSince",
+                ORDERS_QUERY,
+                json!({
+                    "first": self.page_size,
+                    "after": page,
+                    "query": query,
+                    "lineItems": self.line_items_page,
+                }),
+            )
+            .await?;
+        let conn = data.orders;
+        let mut orders = Vec::with_capacity(conn.nodes.len());
+        for mut node in conn.nodes {
+            if let Err(e) = self.complete_line_items(&mut node).await {
+                if e.is_retryable() {
+                    return Err(e);
+                }
+                orders.push(Err(quarantine(&node, format!("line items: {e}"))));
+                continue;
+            }
+            orders.push(
+                mapping::order_from_graphql_node(&node)
+                    .map_err(|e| quarantine(&node, e.to_string())),
+            );
+        }
+        let next_page = if conn.page_info.has_next_page {
+            Some(conn.page_info.end_cursor.ok_or_else(|| {
+                RemoteError::permanent("Shopify says there is a next page but gives no endCursor")
+            })?)
+        } else {
+            None
+        };
+        Ok(OrderPage { orders, next_page })
+    }
+
+    fn verify_webhook(
+        &self,
+        headers: &http::HeaderMap,
+        body: &[u8],
+    ) -> Result<VerifiedWebhook, WebhookError> {
+        verify_shopify_webhook(&self.webhook_secret.0, headers, body)
+    }
+
+    fn order_from_webhook(&self, topic: &str, body: &[u8]) -> Result<Order, Quarantined> {
+        let raw_text = String::from_utf8_lossy(body).into_owned();
+        let value: Value = serde_json::from_slice(body).map_err(|e| Quarantined {
+            external_id: None,
+            reason: format!("{topic}: body is not JSON: {e}"),
+            raw: raw_text.clone(),
+        })?;
+        mapping::order_from_rest(&value).map_err(|e| Quarantined {
+            external_id: external_id_of(&value),
+            reason: format!("{topic}: {e}"),
+            raw: raw_text,
+        })
+    }
+
+    async fn push_tracking(&self, push: &TrackingPush) -> Result<(), RemoteError> {
+        let number = push.tracking_number.trim();
+        if number.is_empty() {
+            return Err(RemoteError::permanent("empty tracking number"));
+        }
+        let id = push.order_external_id.trim();
+        let order_gid = if id.starts_with("gid://") {
+            id.to_string()
+        } else if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) {
+            format!("gid://shopify/Order/{id}")
+        } else {
+            return Err(RemoteError::permanent(format!(
+                "`{id}` is not a Shopify order id"
+            )));
+        };
+        let state = self.fulfillment_state(&order_gid).await?;
+        let open = open_fulfillment_orders(&state);
+        if open.is_empty() {
+            if already_has_tracking(&state, number) {
+                return Ok(()); // a retry after a success we did not hear about
+            }
+            return Err(RemoteError::permanent(format!(
+                "order {order_gid} has no open fulfillment order"
+            )));
+        }
+        let input = FulfillmentInput {
+            line_items_by_fulfillment_order: open
+                .into_iter()
+                .map(|fulfillment_order_id| FulfillmentOrderLineItemsInput {
+                    fulfillment_order_id,
+                })
+                .collect(),
+            tracking_info: TrackingInfo {
+                company: Some(shopify_carrier_name(&push.carrier)),
+                number: Some(number.to_string()),
+                url: push.tracking_url.clone().filter(|u| !u.trim().is_empty()),
+            },
+            notify_customer: push.notify_customer,
+        };
+        let data: FulfillmentCreateData = self
+            .graphql(
+                "FulfillmentCreate",
+                FULFILLMENT_CREATE_MUTATION,
+                json!({ "fulfillment": input }),
+            )
+            .await?;
+        let payload = data
+            .fulfillment_create
+            .ok_or_else(|| RemoteError::permanent("fulfillmentCreate returned nothing"))?;
+        if payload.user_errors.is_empty() && payload.fulfillment.is_some() {
+            return Ok(());
+        }
+        // The mutation may have gone through on an attempt whose answer was lost
+        // (the shared client retried it): look before calling it a failure.
+        let state = self.fulfillment_state(&order_gid).await?;
+        if open_fulfillment_orders(&state).is_empty() && already_has_tracking(&state, number) {
+            return Ok(());
+        }
+        let messages = payload
+            .user_errors
+            .iter()
+            .map(|e| match &e.field {
+                Some(f) if !f.is_empty() => format!("{}: {}", f.join("."), e.message),
+                _ => e.message.clone(),
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        Err(RemoteError::permanent(format!(
+            "fulfillmentCreate for {order_gid} refused: {messages}"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn setup() -> ChannelSetup {
+        ChannelSetup {
+            channel_id: "shop-1".into(),
+            base_url: "http://127.0.0.1:1".into(),
+            options: BTreeMap::new(),
+            secrets: BTreeMap::from([
+                ("access_token".to_string(), "shpat_secret_token".to_string()),
+                ("webhook_secret".to_string(), "whsec".to_string()),
+            ]),
+            request_timeout: Duration::from_secs(2),
+        }
+    }
+
+    #[test]
+    fn secrets_stay_out_of_debug() {
+        let c = ShopifyConnector::new(setup()).unwrap();
+        let dbg = format!("{c:?}");
+        assert!(!dbg.contains("shpat_secret_token"));
+        assert!(!dbg.contains("whsec"));
+        assert_eq!(
+            c.endpoint(),
+            "http://127.0.0.1:1/admin/api/2025-10/graphql.json"
+        );
+    }
+
+    #[test]
+    fn config_problems_are_listed_together() {
+        let mut s = setup();
+        s.secrets.clear();
+        s.base_url = "not a url".into();
+        s.options.insert("page_size".into(), "0".into());
+        s.options.insert("api_version".into(), "latest".into());
+        let err = ShopifyConnector::new(s).unwrap_err();
+        for needle in [
+            "base_url",
+            "page_size",
+            "api_version",
+            "access_token",
+            "webhook_secret",
+        ] {
+            assert!(err.contains(needle), "{err}");
+        }
+    }
+
+    #[test]
+    fn page_size_fits_the_single_query_limit() {
+        let fit = max_orders_per_page(DEFAULT_LINE_ITEMS_PAGE);
+        let cost = cost::query_cost(
+            ORDERS_QUERY,
+            &json!({"first": fit, "query": "", "lineItems": DEFAULT_LINE_ITEMS_PAGE}),
+        )
+        .unwrap();
+        assert!(cost <= MAX_SINGLE_QUERY_COST, "{cost}");
+        let over = cost::query_cost(
+            ORDERS_QUERY,
+            &json!({"first": fit + 1, "query": "", "lineItems": DEFAULT_LINE_ITEMS_PAGE}),
+        )
+        .unwrap();
+        assert!(over > MAX_SINGLE_QUERY_COST, "{over}");
+        let c = ShopifyConnector::new(setup()).unwrap();
+        assert_eq!(c.page_size(), fit.min(DEFAULT_PAGE_SIZE));
+    }
+
+    #[test]
+    fn carrier_names() {
+        assert_eq!(shopify_carrier_name("USPS"), "USPS");
+        assert_eq!(shopify_carrier_name("UPS"), "UPS");
+        assert_eq!(shopify_carrier_name("FedEx"), "FedEx");
+        assert_eq!(shopify_carrier_name("FedExSmartPost"), "FedEx");
+        assert_eq!(shopify_carrier_name("DHLExpress"), "DHL Express");
+        assert_eq!(shopify_carrier_name("DHL Express"), "DHL Express");
+        assert_eq!(shopify_carrier_name("CanadaPost"), "Canada Post");
+        assert_eq!(shopify_carrier_name("Acme Couriers"), "Other");
+    }
+
+    #[test]
+    fn webhook_signatures() {
+        let body = br#"{"id": 1}"#;
+        let sig = sign_webhook("whsec", body);
+        let mut h = http::HeaderMap::new();
+        h.insert(HEADER_HMAC, sig.parse().unwrap());
+        h.insert(HEADER_TOPIC, "orders/create".parse().unwrap());
+        h.insert(
+            HEADER_WEBHOOK_ID,
+            "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043".parse().unwrap(),
+        );
+        let v = verify_shopify_webhook("whsec", &h, body).unwrap();
+        assert_eq!(v.topic, "orders/create");
+        assert_eq!(v.delivery_id, "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043");
+        // Tampered body, wrong secret, garbage signature, missing headers.
+        assert_eq!(
+            verify_shopify_webhook("whsec", &h, br#"{"id": 2}"#).unwrap_err(),
+            WebhookError::BadSignature
+        );
+        assert_eq!(
+            verify_shopify_webhook("other", &h, body).unwrap_err(),
+            WebhookError::BadSignature
+        );
+        assert_eq!(
+            verify_shopify_webhook("", &h, body).unwrap_err(),
+            WebhookError::BadSignature
+        );
+        let mut bad = h.clone();
+        bad.insert(HEADER_HMAC, "%%%not base64".parse().unwrap());
+        assert_eq!(
+            verify_shopify_webhook("whsec", &bad, body).unwrap_err(),
+            WebhookError::BadSignature
+        );
+        let mut missing = h.clone();
+        missing.remove(HEADER_HMAC);
+        assert_eq!(
+            verify_shopify_webhook("whsec", &missing, body).unwrap_err(),
+            WebhookError::MissingHeader(HEADER_HMAC)
+        );
+        let mut no_id = h.clone();
+        no_id.remove(HEADER_WEBHOOK_ID);
+        assert_eq!(
+            verify_shopify_webhook("whsec", &no_id, body).unwrap_err(),
+            WebhookError::MissingHeader(HEADER_WEBHOOK_ID)
+        );
+        let mut topic = h.clone();
+        topic.insert(HEADER_TOPIC, "products/create".parse().unwrap());
+        assert_eq!(
+            verify_shopify_webhook("whsec", &topic, body).unwrap_err(),
+            WebhookError::UnsupportedTopic("products/create".into())
+        );
+    }
+
+    #[test]
+    fn webhook_body_maps_or_is_quarantined() {
+        let c = ShopifyConnector::new(setup()).unwrap();
+        let body = include_bytes!("testdata/webhook_order.json");
+        let o = c.order_from_webhook("orders/cancelled", body).unwrap();
+        assert_eq!(o.external_id, "820982911946154508");
+        let q = c
+            .order_from_webhook("orders/create", b"{not json")
+            .unwrap_err();
+        assert_eq!(q.external_id, None);
+        assert_eq!(q.raw, "{not json");
+        let q = c
+            .order_from_webhook("orders/create", br#"{"id": 77, "created_at": "x"}"#)
+            .unwrap_err();
+        assert_eq!(q.external_id.as_deref(), Some("77"));
+        assert!(q.reason.contains("created_at"), "{}", q.reason);
+    }
+
+    #[test]
+    fn throttled_example_waits_for_the_missing_points() {
+        let resp: GraphqlResponse<Value> =
+            serde_json::from_str(include_str!("testdata/graphql_throttled.json")).unwrap();
+        assert_eq!(
+            error_codes(resp.errors.as_ref().unwrap()),
+            vec!["THROTTLED"]
+        );
+        let cost = resp.extensions.unwrap().cost.unwrap();
+        assert_eq!(cost.actual_query_cost, None);
+        // (70 - 66) / 50 = 0.08 s, plus slack.
+        let w = throttle_wait(&cost);
+        assert!(
+            w >= Duration::from_millis(80) && w < Duration::from_millis(200),
+            "{w:?}"
+        );
+    }
+}
