@@ -25,6 +25,26 @@ macro_rules! on_both {
     };
 }
 
+/// Every page the channel has, as the connector maps it.
+async fn fetch_all(
+    app: &orderhub::app::App,
+) -> Vec<Result<orderhub_core::Order, orderhub_core::Quarantined>> {
+    let conn = &app.channels["shop"].connector;
+    let mut all = Vec::new();
+    let mut token = None;
+    loop {
+        let page = conn
+            .fetch_orders(chrono::DateTime::UNIX_EPOCH, token)
+            .await
+            .unwrap();
+        all.extend(page.orders);
+        match page.next_page {
+            Some(t) => token = Some(t),
+            None => return all,
+        }
+    }
+}
+
 on_both!(full_sync_of_2000_orders_is_never_throttled, full_sync);
 async fn full_sync(db: Db) {
     // A tight cost bucket (1,000 points, well under what 2,000 orders cost) so
@@ -148,12 +168,7 @@ async fn replays(db: Db) {
     let sb = Sandbox::start().await;
     sb.seed(30, 10).await;
     let app = app(&fresh_db(db).await, &sb.base, "").await;
-    let conn = &app.channels["shop"].connector;
-    let page = conn
-        .fetch_orders(chrono::DateTime::UNIX_EPOCH, None)
-        .await
-        .unwrap();
-    let mut items: Vec<_> = page.orders.into_iter().collect();
+    let mut items = fetch_all(&app).await;
     // Newer copy of one order, then the pages again out of order.
     let mut newer = items[0].clone().unwrap();
     newer.updated_at += chrono::Duration::hours(1);
@@ -189,12 +204,8 @@ async fn concurrent_writers(db: Db) {
     sb.seed(100, 10).await;
     let url = fresh_db(db).await;
     let app = app(&url, &sb.base, "").await;
-    let page = app.channels["shop"]
-        .connector
-        .fetch_orders(chrono::DateTime::UNIX_EPOCH, None)
-        .await
-        .unwrap();
-    let items = std::sync::Arc::new(page.orders);
+    let items = std::sync::Arc::new(fetch_all(&app).await);
+    assert_eq!(items.len(), 100);
     let mut tasks = Vec::new();
     for i in 0..4 {
         // Separate pools: as separate processes would be.
