@@ -43,6 +43,11 @@ impl JobQueue {
                 // Not `SqliteStorage::setup`: it sets synchronous=OFF on whichever
                 // pooled connection it gets. Our pool sets its PRAGMAs per connection.
                 SqliteStorage::<()>::migrations().run(&pool).await?;
+                // apalis-sqlite's ack query picks the `lock_by` index over the
+                // primary key and then scans every job the worker ever took:
+                // throughput falls as done jobs pile up. Without it the ack
+                // uses the id.
+                sqlx_exec(&pool, "DROP INDEX IF EXISTS LIdx").await?;
                 SqliteStorage::new(&pool)
                     .with_config(sqlite_config(POLL_QUEUE))
                     .into()
@@ -91,6 +96,11 @@ impl JobQueue {
         }
         Ok(())
     }
+}
+
+async fn sqlx_exec(pool: &apalis_sqlite::SqlitePool, sql: &'static str) -> anyhow::Result<()> {
+    sea_orm::sqlx::query(sql).execute(pool).await?;
+    Ok(())
 }
 
 impl From<SqliteStorage<PollChannel>> for JobQueue {
