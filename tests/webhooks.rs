@@ -182,3 +182,76 @@ async fn the_api_wants_its_token_and_rejects_bad_input_with_4xx() {
         "secrets never in API output"
     );
 }
+
+/// Invariant 1 across both paths: a poll and webhooks for the same order, in
+/// either order and replayed, leave one order holding the newest version.
+async fn webhook_and_poll_case(db: Db) {
+    let sb = Sandbox::start().await;
+    sb.seed(5, 10).await;
+    let app = app(&fresh_db(db).await, &sb.base, "").await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hub = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(orderhub::server::serve(app.clone(), listener));
+    let deliver = |topic: &'static str| {
+        let (sb_base, hub) = (sb.base.clone(), hub.clone());
+        async move {
+            let signed: Value = reqwest::get(format!(
+                "{sb_base}/_sandbox/orders/1001/webhook?topic={topic}"
+            ))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+            let owned: Vec<(String, String)> = signed["headers"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+                .collect();
+            let hs: Vec<(&str, String)> =
+                owned.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+            post(
+                &format!("{hub}/webhooks/channels/shop"),
+                signed["body"].as_str().unwrap().as_bytes(),
+                &hs,
+            )
+            .await
+        }
+    };
+    // The webhook arrives before the poll.
+    let old_delivery = deliver("orders/create").await;
+    assert_eq!(old_delivery, 200);
+    orderhub::jobs::poll_once(&app, "shop").await.unwrap();
+    assert_eq!(app.store.count_orders(Some("shop")).await.unwrap(), 5);
+    // The channel updates the order; the update's webhook arrives, then the poll.
+    sb.post(
+        "/_sandbox/orders/1001/touch",
+        serde_json::json!({ "cancel": true }),
+    )
+    .await;
+    assert_eq!(deliver("orders/cancelled").await, 200);
+    let after_hook = app.store.find_order("shop", "1001").await.unwrap().unwrap();
+    assert_eq!(
+        after_hook.order.status,
+        orderhub_core::OrderStatus::Cancelled
+    );
+    orderhub::jobs::poll_once(&app, "shop").await.unwrap();
+    assert_eq!(app.store.count_orders(Some("shop")).await.unwrap(), 5);
+    let after_poll = app.store.find_order("shop", "1001").await.unwrap().unwrap();
+    assert_eq!(after_poll.order.updated_at, after_hook.order.updated_at);
+    assert_eq!(
+        after_poll.order.status,
+        orderhub_core::OrderStatus::Cancelled
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_and_poll_for_one_order_sqlite() {
+    webhook_and_poll_case(Db::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_and_poll_for_one_order_postgres() {
+    webhook_and_poll_case(Db::Postgres).await
+}
