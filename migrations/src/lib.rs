@@ -4,12 +4,16 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261124_000001_store;
+mod m20261124_000002_inventory;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261124_000001_store::Migration)]
+        vec![
+            Box::new(m20261124_000001_store::Migration),
+            Box::new(m20261124_000002_inventory::Migration),
+        ]
     }
 }

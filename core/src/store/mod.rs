@@ -5,11 +5,13 @@
 
 pub mod entities;
 mod orders;
+mod routing;
 mod sync;
 mod webhooks;
 
 pub use entities::*;
 pub use orders::{OrderFilter, StoredOrder, UpsertOutcome};
+pub use routing::{RouteOutcome, NO_STOCK};
 pub use sync::{ChannelStatus, PageOutcome};
 
 use sea_orm::sqlx;
