@@ -38,6 +38,9 @@ enum Command {
     /// Look at stored orders.
     #[command(subcommand)]
     Orders(OrdersCommand),
+    /// Look at and steer queued jobs.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
     /// Print what orderhub makes of one raw order payload, as JSON.
     Normalize {
         /// Channel kind the payload comes from (e.g. shopify).
@@ -71,6 +74,27 @@ enum Command {
         #[arg(long)]
         database: Option<String>,
     },
+}
+
+#[derive(Subcommand)]
+enum JobsCommand {
+    /// List jobs, newest first.
+    List {
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        queue: Option<String>,
+        #[arg(long)]
+        channel: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
+    },
+    /// Show one job with its attempts and last result.
+    Show { id: String },
+    /// Make a failed or cancelled job due now, with fresh attempts.
+    Retry { id: String },
+    /// Cancel a pending or failed job.
+    Cancel { id: String },
 }
 
 #[derive(Subcommand)]
@@ -167,6 +191,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             crate::migrate::run(&store).await?;
             orders(&store, cmd).await
         }
+        Command::Jobs(cmd) => {
+            let loaded = match load_settings(cli.config.as_deref()) {
+                Ok(l) => l,
+                Err(code) => return Ok(code),
+            };
+            let app = crate::app::App::start(loaded).await?;
+            jobs(&app.store, cmd).await
+        }
         Command::Normalize { channel, file } => normalize(&channel, &file),
         Command::Sandbox {
             kind,
@@ -175,6 +207,68 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         } => crate::demo::run_sandbox(&kind, &listen, orders).await,
         Command::Demo { orders, database } => crate::demo::run(orders, database).await,
         Command::Bench { orders, database } => crate::bench::run(orders, database).await,
+    }
+}
+
+async fn jobs(store: &Store, cmd: JobsCommand) -> anyhow::Result<ExitCode> {
+    use crate::jobs_api;
+    match cmd {
+        JobsCommand::List {
+            status,
+            queue,
+            channel,
+            limit,
+        } => {
+            let rows = jobs_api::list(
+                store,
+                &jobs_api::JobFilter {
+                    queue,
+                    status,
+                    channel,
+                    limit,
+                },
+            )
+            .await?;
+            println!(
+                "{:<28} {:<24} {:<8} {:>8}  args",
+                "id", "queue", "status", "attempts"
+            );
+            for j in rows {
+                println!(
+                    "{:<28} {:<24} {:<8} {:>4}/{:<3}  {}",
+                    j.id, j.queue, j.status, j.attempts, j.max_attempts, j.args
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        JobsCommand::Show { id } => match jobs_api::get(store, &id).await? {
+            Some(j) => {
+                println!("{}", serde_json::to_string_pretty(&j)?);
+                Ok(ExitCode::SUCCESS)
+            }
+            None => {
+                eprintln!("error: no job with id {id}");
+                Ok(ExitCode::from(1))
+            }
+        },
+        JobsCommand::Retry { id } | JobsCommand::Cancel { id }
+            if jobs_api::get(store, &id).await?.is_none() =>
+        {
+            eprintln!("error: no job with id {id}");
+            Ok(ExitCode::from(1))
+        }
+        JobsCommand::Retry { id } => report(jobs_api::retry(store, &id).await?, &id, "retried"),
+        JobsCommand::Cancel { id } => report(jobs_api::cancel(store, &id).await?, &id, "cancelled"),
+    }
+}
+
+fn report(applied: bool, id: &str, what: &str) -> anyhow::Result<ExitCode> {
+    if applied {
+        println!("job {id} {what}");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("error: job {id} is not in a state that can be {what}");
+        Ok(ExitCode::from(1))
     }
 }
 

@@ -6,6 +6,7 @@ pub mod bench;
 pub mod cli;
 pub mod demo;
 pub mod jobs;
+pub mod jobs_api;
 pub mod migrate;
 pub mod queue;
 pub mod scheduler;

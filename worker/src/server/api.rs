@@ -2,10 +2,11 @@
 
 use super::ApiError;
 use crate::app::App;
+use crate::jobs_api::{self, JobFilter};
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use orderhub_core::store::OrderFilter;
 use orderhub_core::OrderStatus;
@@ -17,6 +18,10 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/api/channels", get(channels))
         .route("/api/orders", get(list_orders))
         .route("/api/orders/{id}", get(show_order))
+        .route("/api/jobs", get(list_jobs))
+        .route("/api/jobs/{id}", get(show_job))
+        .route("/api/jobs/{id}/retry", post(retry_job))
+        .route("/api/jobs/{id}/cancel", post(cancel_job))
 }
 
 /// Proof that the request carried the ops token.
@@ -115,5 +120,97 @@ async fn show_order(
     match app.store.get_order(id).await? {
         Some(o) => Ok(Json(o)),
         None => Err(ApiError(StatusCode::NOT_FOUND, "no such order".into())),
+    }
+}
+
+#[derive(Deserialize)]
+struct JobsQuery {
+    queue: Option<String>,
+    status: Option<String>,
+    channel: Option<String>,
+    limit: Option<u64>,
+}
+
+async fn list_jobs(
+    _: Authorized,
+    State(app): State<Arc<App>>,
+    q: Result<Query<JobsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
+    if let Some(s) = &q.status {
+        if !jobs_api::STATUSES.contains(&s.as_str()) {
+            return Err(ApiError(
+                StatusCode::BAD_REQUEST,
+                format!("status must be one of {}", jobs_api::STATUSES.join(", ")),
+            ));
+        }
+    }
+    let filter = JobFilter {
+        queue: q.queue,
+        status: q.status,
+        channel: q.channel,
+        limit: q.limit.unwrap_or(100),
+    };
+    let jobs = jobs_api::list(&app.store, &filter).await?;
+    Ok(Json(serde_json::json!({ "jobs": jobs })))
+}
+
+async fn show_job(
+    _: Authorized,
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+) -> Result<Json<jobs_api::JobRow>, ApiError> {
+    match jobs_api::get(&app.store, &id).await? {
+        Some(j) => Ok(Json(j)),
+        None => Err(ApiError(StatusCode::NOT_FOUND, "no such job".into())),
+    }
+}
+
+async fn retry_job(
+    _: Authorized,
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    job_action(
+        &app,
+        &id,
+        jobs_api::retry(&app.store, &id).await?,
+        "retried",
+    )
+    .await
+}
+
+async fn cancel_job(
+    _: Authorized,
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    job_action(
+        &app,
+        &id,
+        jobs_api::cancel(&app.store, &id).await?,
+        "cancelled",
+    )
+    .await
+}
+
+/// 200 when the action applied, 404 for an unknown job, 409 when the job's
+/// state does not allow it (e.g. retrying a job that is running).
+async fn job_action(
+    app: &App,
+    id: &str,
+    applied: bool,
+    what: &str,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    if applied {
+        tracing::info!(job = %id, action = what, "job changed by ops");
+        return Ok(Json(serde_json::json!({ "id": id, "status": what })));
+    }
+    match jobs_api::get(&app.store, id).await? {
+        None => Err(ApiError(StatusCode::NOT_FOUND, "no such job".into())),
+        Some(j) => Err(ApiError(
+            StatusCode::CONFLICT,
+            format!("job is {}; it cannot be {what}", j.status),
+        )),
     }
 }

@@ -1,0 +1,184 @@
+//! Ops view of the apalis queue: list, show, retry and cancel jobs, on the
+//! queue's own tables (`Jobs` on SQLite, `apalis.jobs` on PostgreSQL).
+//!
+//! apalis has no dead-letter view of its own: a job whose attempts are spent
+//! stays `Failed` (or `Killed` when cancelled) and is listed here until ops
+//! retry it, which resets its attempts and makes it due now.
+
+use orderhub_core::store::{Backend, Store};
+use sea_orm::{ConnectionTrait, DbErr, Statement, Value};
+use serde::Serialize;
+
+/// The statuses apalis writes.
+pub const STATUSES: [&str; 6] = ["Pending", "Queued", "Running", "Done", "Failed", "Killed"];
+
+#[derive(Debug, Clone, Serialize)]
+pub struct JobRow {
+    pub id: String,
+    pub queue: String,
+    pub status: String,
+    pub attempts: i64,
+    pub max_attempts: i64,
+    /// Unix seconds.
+    pub run_at: i64,
+    pub done_at: Option<i64>,
+    pub lock_by: Option<String>,
+    /// The last result apalis recorded (the error of a failed attempt).
+    pub last_result: Option<String>,
+    pub args: serde_json::Value,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct JobFilter {
+    pub queue: Option<String>,
+    pub status: Option<String>,
+    pub channel: Option<String>,
+    pub limit: u64,
+}
+
+struct Dialect {
+    backend: Backend,
+}
+
+impl Dialect {
+    fn table(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "Jobs",
+            Backend::Postgres => "apalis.jobs",
+        }
+    }
+    fn p(&self, n: usize) -> String {
+        match self.backend {
+            Backend::Sqlite => "?".into(),
+            Backend::Postgres => format!("${n}"),
+        }
+    }
+    fn epoch(&self, col: &str) -> String {
+        match self.backend {
+            Backend::Sqlite => format!("CAST({col} AS BIGINT)"),
+            Backend::Postgres => format!("CAST(EXTRACT(EPOCH FROM {col}) AS BIGINT)"),
+        }
+    }
+    fn args_text(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "CAST(job AS TEXT)",
+            Backend::Postgres => "convert_from(job, 'UTF8')",
+        }
+    }
+    fn now(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "strftime('%s', 'now')",
+            Backend::Postgres => "now()",
+        }
+    }
+    fn select(&self) -> String {
+        format!(
+            "SELECT id, job_type, status, CAST(attempts AS BIGINT) AS attempts, CAST(max_attempts AS BIGINT) AS max_attempts, \
+             {} AS run_at, {} AS done_at, lock_by, CAST(last_result AS TEXT) AS last_result, {} AS args FROM {}",
+            self.epoch("run_at"),
+            self.epoch("done_at"),
+            self.args_text(),
+            self.table()
+        )
+    }
+}
+
+fn dialect(store: &Store) -> Dialect {
+    Dialect {
+        backend: store.backend(),
+    }
+}
+
+fn stmt(store: &Store, sql: String, values: Vec<Value>) -> Statement {
+    Statement::from_sql_and_values(store.db().get_database_backend(), sql, values)
+}
+
+fn row(r: sea_orm::QueryResult) -> Result<JobRow, DbErr> {
+    let args: Option<String> = r.try_get("", "args")?;
+    Ok(JobRow {
+        id: r.try_get("", "id")?,
+        queue: r.try_get("", "job_type")?,
+        status: r.try_get("", "status")?,
+        attempts: r.try_get("", "attempts")?,
+        max_attempts: r.try_get("", "max_attempts")?,
+        run_at: r.try_get("", "run_at")?,
+        done_at: r.try_get("", "done_at")?,
+        lock_by: r.try_get("", "lock_by")?,
+        last_result: r.try_get("", "last_result")?,
+        args: args
+            .and_then(|a| serde_json::from_str(&a).ok())
+            .unwrap_or(serde_json::Value::Null),
+    })
+}
+
+pub async fn list(store: &Store, f: &JobFilter) -> Result<Vec<JobRow>, DbErr> {
+    let d = dialect(store);
+    let mut sql = format!("{} WHERE 1=1", d.select());
+    let mut values: Vec<Value> = Vec::new();
+    if let Some(q) = &f.queue {
+        values.push(q.clone().into());
+        sql += &format!(" AND job_type = {}", d.p(values.len()));
+    }
+    if let Some(s) = &f.status {
+        values.push(s.clone().into());
+        sql += &format!(" AND status = {}", d.p(values.len()));
+    }
+    if let Some(c) = &f.channel {
+        // PollChannel's arguments are `{"channel_id": "..."}`.
+        values.push(format!("%\"channel_id\":{}%", serde_json::Value::String(c.clone())).into());
+        sql += &format!(" AND {} LIKE {}", d.args_text(), d.p(values.len()));
+    }
+    sql += &format!(
+        " ORDER BY run_at DESC, id DESC LIMIT {}",
+        f.limit.clamp(1, 1000)
+    );
+    let rows = store.db().query_all_raw(stmt(store, sql, values)).await?;
+    rows.into_iter().map(row).collect()
+}
+
+pub async fn get(store: &Store, id: &str) -> Result<Option<JobRow>, DbErr> {
+    let d = dialect(store);
+    let sql = format!("{} WHERE id = {}", d.select(), d.p(1));
+    match store
+        .db()
+        .query_one_raw(stmt(store, sql, vec![id.into()]))
+        .await?
+    {
+        Some(r) => row(r).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Make a failed or cancelled job due now with fresh attempts. `false` if the
+/// job is not in a state that can be retried.
+pub async fn retry(store: &Store, id: &str) -> Result<bool, DbErr> {
+    let d = dialect(store);
+    let sql = format!(
+        "UPDATE {} SET status = 'Pending', attempts = 0, lock_by = NULL, lock_at = NULL, done_at = NULL, run_at = {} \
+         WHERE id = {} AND status IN ('Failed', 'Killed')",
+        d.table(),
+        d.now(),
+        d.p(1)
+    );
+    let res = store
+        .db()
+        .execute_raw(stmt(store, sql, vec![id.into()]))
+        .await?;
+    Ok(res.rows_affected() == 1)
+}
+
+/// Cancel a job that is not running: it stays listed as `Killed`.
+pub async fn cancel(store: &Store, id: &str) -> Result<bool, DbErr> {
+    let d = dialect(store);
+    let sql = format!(
+        "UPDATE {} SET status = 'Killed', done_at = {} WHERE id = {} AND status IN ('Pending', 'Failed')",
+        d.table(),
+        d.now(),
+        d.p(1)
+    );
+    let res = store
+        .db()
+        .execute_raw(stmt(store, sql, vec![id.into()]))
+        .await?;
+    Ok(res.rows_affected() == 1)
+}
