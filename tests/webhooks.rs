@@ -255,3 +255,33 @@ async fn webhook_and_poll_for_one_order_sqlite() {
 async fn webhook_and_poll_for_one_order_postgres() {
     webhook_and_poll_case(Db::Postgres).await
 }
+
+/// A delivery stored and acknowledged, then the process died before applying
+/// it: the scheduler's sweep applies it, once.
+#[tokio::test]
+async fn a_stored_but_unapplied_delivery_is_applied_by_the_sweep() {
+    let sb = Sandbox::start().await;
+    let app = app(&fresh_db(Db::Sqlite).await, &sb.base, "").await;
+    let external_id = serde_json::from_str::<Value>(ORDER).unwrap()["id"].to_string();
+    app.store
+        .insert_webhook("channel", "shop", "crashed-1", "orders/create", ORDER)
+        .await
+        .unwrap()
+        .expect("new delivery");
+    assert_eq!(app.store.count_orders(Some("shop")).await.unwrap(), 0);
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let sweep = orderhub::server::webhooks::sweep_unapplied(&app, chrono::Duration::zero());
+    assert_eq!(sweep.await.unwrap(), 1);
+    assert!(app
+        .store
+        .find_order("shop", &external_id)
+        .await
+        .unwrap()
+        .is_some());
+    let again = orderhub::server::webhooks::sweep_unapplied(&app, chrono::Duration::zero());
+    assert_eq!(
+        again.await.unwrap(),
+        0,
+        "applied deliveries are not applied again"
+    );
+}

@@ -18,6 +18,12 @@ pub async fn run(app: Arc<App>) {
         if let Err(e) = tick_once(&app).await {
             tracing::warn!(error = %e, "scheduler tick failed");
         }
+        // Deliveries acknowledged but not applied (a crash in between).
+        match crate::server::webhooks::sweep_unapplied(&app, chrono::Duration::seconds(30)).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(applied = n, "applied webhooks left over from a crash"),
+            Err(e) => tracing::warn!(error = %e, "webhook sweep failed"),
+        }
         tokio::time::sleep(tick).await;
     }
 }

@@ -59,6 +59,24 @@ impl Store {
         Ok(())
     }
 
+    /// Channel deliveries stored but never applied (the process died between
+    /// acknowledging and applying), received before `older_than`.
+    pub async fn unapplied_webhooks(
+        &self,
+        older_than: chrono::DateTime<chrono::Utc>,
+        limit: u64,
+    ) -> Result<Vec<webhook_inbox::Model>, DbErr> {
+        use sea_orm::{QueryOrder, QuerySelect};
+        webhook_inbox::Entity::find()
+            .filter(webhook_inbox::Column::Source.eq("channel"))
+            .filter(webhook_inbox::Column::ProcessedAt.is_null())
+            .filter(webhook_inbox::Column::ReceivedAt.lt(older_than))
+            .order_by_asc(webhook_inbox::Column::Id)
+            .limit(limit)
+            .all(&self.db)
+            .await
+    }
+
     pub async fn count_webhooks(&self, source: &str, source_id: &str) -> Result<u64, DbErr> {
         use sea_orm::PaginatorTrait;
         webhook_inbox::Entity::find()

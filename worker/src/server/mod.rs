@@ -1,7 +1,7 @@
 //! The HTTP server: channel webhooks, the ops API and health.
 
 mod api;
-mod webhooks;
+pub mod webhooks;
 
 use crate::app::App;
 use axum::http::StatusCode;

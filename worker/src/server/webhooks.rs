@@ -50,19 +50,34 @@ pub async fn channel_webhook(
             Json(serde_json::json!({ "status": "duplicate" })),
         ));
     };
+    let outcome = apply(&app, channel, inbox_id, &verified.topic, &body).await?;
+    Ok((
+        StatusCode::OK,
+        Json(serde_json::json!({ "status": outcome })),
+    ))
+}
+
+/// Apply a stored delivery: upsert its order (newest wins) or quarantine it,
+/// then mark the inbox row processed. Used by the handler and by the sweeper
+/// that finishes deliveries a crash (or a store error) left unapplied.
+pub async fn apply(
+    app: &App,
+    channel: &crate::app::Channel,
+    inbox_id: i64,
+    topic: &str,
+    body: &[u8],
+) -> Result<String, sea_orm::DbErr> {
     let s = &channel.settings;
-    let outcome = match channel.connector.order_from_webhook(&verified.topic, &body) {
+    Ok(match channel.connector.order_from_webhook(topic, body) {
         Ok(order) => match app.store.upsert_order(&s.seller, &s.id, &order).await {
             Ok(out) => {
                 app.store.mark_webhook_processed(inbox_id, None).await?;
                 format!("{out:?}")
             }
             Err(e) => {
-                // Stored in the inbox already: acknowledged, and the error is kept there.
-                tracing::error!(channel = %channel_id, error = %e, "applying webhook failed");
-                app.store
-                    .mark_webhook_processed(inbox_id, Some(&e.to_string()))
-                    .await?;
+                // Stored in the inbox already and acknowledged; left
+                // unprocessed so the sweeper tries again.
+                tracing::error!(channel = %s.id, error = %e, "applying webhook failed");
                 "stored".into()
             }
         },
@@ -73,9 +88,22 @@ pub async fn channel_webhook(
                 .await?;
             "quarantined".into()
         }
-    };
-    Ok((
-        StatusCode::OK,
-        Json(serde_json::json!({ "status": outcome })),
-    ))
+    })
+}
+
+/// Apply deliveries stored more than `grace` ago and never applied.
+pub async fn sweep_unapplied(app: &App, grace: chrono::Duration) -> Result<usize, sea_orm::DbErr> {
+    let rows = app
+        .store
+        .unapplied_webhooks(chrono::Utc::now() - grace, 100)
+        .await?;
+    let mut applied = 0;
+    for row in rows {
+        let Some(channel) = app.channels.get(&row.source_id) else {
+            continue;
+        };
+        apply(app, channel, row.id, &row.topic, row.body.as_bytes()).await?;
+        applied += 1;
+    }
+    Ok(applied)
 }
