@@ -243,3 +243,52 @@ async fn worker_via_queue(db: Db) {
     let ch = app.store.channel_statuses(None).await.unwrap();
     assert!(ch[0].last_success_at.is_some(), "{ch:?}");
 }
+
+on_both!(
+    synced_orders_are_routed_by_the_route_order_job,
+    worker_routes
+);
+async fn worker_routes(db: Db) {
+    let sb = Sandbox::start().await;
+    sb.seed(200, 50).await;
+    // One warehouse with plenty of SKU-001..SKU-020, the sandbox's catalog.
+    let stock: Vec<String> = (1..=20)
+        .map(|i| format!("\"SKU-{i:03}\" = 100000"))
+        .collect();
+    let toml = format!(
+        "{}\n[[warehouses]]\nid = \"main\"\nseller = \"acme\"\npriority = 1\nstock = {{ {} }}\n",
+        config_toml(&fresh_db(db).await, &sb.base, ""),
+        stock.join(", ")
+    );
+    let app = app_from_toml(&toml).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let run = tokio::spawn(orderhub::run(app.clone(), listener));
+    let a = app.clone();
+    let routed = wait_for(Duration::from_secs(60), || {
+        let a = a.clone();
+        async move {
+            a.store
+                .count_orders_in(orderhub_core::OrderStatus::Processing)
+                .await
+                .unwrap()
+                == 200
+        }
+    })
+    .await;
+    run.abort();
+    assert!(
+        routed,
+        "every synced order was routed through the RouteOrder job"
+    );
+    let order = app.store.find_order("shop", "1001").await.unwrap().unwrap();
+    let reserved: i64 = app
+        .store
+        .reservations(order.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.quantity)
+        .sum();
+    let wanted: i64 = order.order.lines.iter().map(|l| l.quantity as i64).sum();
+    assert_eq!(reserved, wanted, "stock reserved for every unit");
+}

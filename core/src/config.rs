@@ -17,6 +17,28 @@ pub struct Settings {
     pub worker: WorkerSettings,
     #[serde(default)]
     pub channels: Vec<ChannelSettings>,
+    #[serde(default)]
+    pub warehouses: Vec<WarehouseSettings>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WarehouseSettings {
+    pub id: String,
+    pub seller: String,
+    #[serde(default)]
+    pub name: String,
+    /// Higher is preferred when routing.
+    #[serde(default)]
+    pub priority: i32,
+    /// ISO 3166-1 alpha-2.
+    pub country: Option<String>,
+    /// Carrier account ids this warehouse ships with.
+    #[serde(default)]
+    pub carriers: Vec<String>,
+    /// Initial stock per sku, applied where the hub has no count yet.
+    #[serde(default)]
+    pub stock: BTreeMap<String, i64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -208,6 +230,35 @@ impl Settings {
             }
             resolved.insert(c.id.clone(), secrets);
         }
+        let mut seen_wh = BTreeSet::new();
+        for (i, w) in self.warehouses.iter().enumerate() {
+            let at = if w.id.is_empty() {
+                format!("warehouses[{i}]")
+            } else {
+                format!("warehouse `{}`", w.id)
+            };
+            if w.id.is_empty() {
+                problems.push(format!("{at}: id must not be empty"));
+            }
+            if !seen_wh.insert(w.id.clone()) {
+                problems.push(format!("{at}: duplicate warehouse id"));
+            }
+            if w.seller.is_empty() {
+                problems.push(format!("{at}: seller must not be empty"));
+            }
+            if let Some(c) = &w.country {
+                if c.len() != 2 || !c.bytes().all(|b| b.is_ascii_uppercase()) {
+                    problems.push(format!(
+                        "{at}: country `{c}` is not an ISO 3166-1 alpha-2 code"
+                    ));
+                }
+            }
+            for (sku, q) in &w.stock {
+                if *q < 0 {
+                    problems.push(format!("{at}: stock of `{sku}` is negative"));
+                }
+            }
+        }
         if problems.is_empty() {
             Ok(resolved)
         } else {
@@ -251,6 +302,7 @@ mod tests {
             },
             server: Default::default(),
             worker: Default::default(),
+            warehouses: vec![],
             channels: vec![
                 channel("a", "shopify", "https://a.example"),
                 channel("a", "amazin", "https://b.example"),
@@ -278,6 +330,7 @@ mod tests {
             },
             server: Default::default(),
             worker: Default::default(),
+            warehouses: vec![],
             channels: vec![c],
         };
         let got = s

@@ -137,10 +137,12 @@ pub fn set_secrets() {
 }
 
 pub async fn app(db_url: &str, base: &str, extra_worker: &str) -> Arc<App> {
+    app_from_toml(&config_toml(db_url, base, extra_worker)).await
+}
+
+pub async fn app_from_toml(toml: &str) -> Arc<App> {
     set_secrets();
-    let loaded =
-        orderhub::settings::load_layers(None, Some(&config_toml(db_url, base, extra_worker)))
-            .expect("test config is valid");
+    let loaded = orderhub::settings::load_layers(None, Some(toml)).expect("test config is valid");
     App::start(loaded).await.unwrap()
 }
 

@@ -59,6 +59,22 @@ impl App {
                 },
             );
         }
+        for w in &settings.warehouses {
+            let name = if w.name.is_empty() { &w.id } else { &w.name };
+            store
+                .upsert_warehouse(
+                    &w.id,
+                    &w.seller,
+                    name,
+                    w.priority,
+                    w.country.as_deref(),
+                    &w.carriers,
+                )
+                .await?;
+            for (sku, q) in &w.stock {
+                store.seed_stock(&w.id, sku, *q).await?;
+            }
+        }
         let api_token = std::env::var(&settings.server.api_token_env)
             .ok()
             .filter(|t| !t.is_empty());

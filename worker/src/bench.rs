@@ -7,7 +7,7 @@ use crate::queue::JobQueue;
 use apalis::prelude::*;
 use apalis_postgres::PostgresStorage;
 use apalis_sqlite::SqliteStorage;
-use orderhub_core::store::Store;
+use orderhub_core::store::{Backend, Store};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -29,8 +29,9 @@ async fn bare_queue(store: &Store, n: u64) -> anyhow::Result<f64> {
     let target = Arc::new(Target(n, AtomicU64::new(0)));
     let jobs: Vec<u64> = (0..n).collect();
     let started;
-    match JobQueue::setup(store).await? {
-        JobQueue::Sqlite(_) => {
+    JobQueue::setup(store).await?;
+    match store.backend() {
+        Backend::Sqlite => {
             let pool = store.db().get_sqlite_connection_pool().clone();
             let mut s = SqliteStorage::<u64>::new(&pool).with_config(
                 apalis_sqlite::Config::default()
@@ -48,7 +49,7 @@ async fn bare_queue(store: &Store, n: u64) -> anyhow::Result<f64> {
                 .run()
                 .await?;
         }
-        JobQueue::Postgres(_) => {
+        Backend::Postgres => {
             let pool = store.db().get_postgres_connection_pool().clone();
             let mut s = PostgresStorage::<u64>::new(&pool).with_config(
                 apalis_postgres::Config::default()

@@ -3,6 +3,7 @@
 
 use crate::app::App;
 use orderhub_connectors::marketplaces::shopify::sandbox::{ShopifySandbox, ShopifySandboxOptions};
+use orderhub_core::OrderStatus;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -74,7 +75,42 @@ poll_interval_secs = 2
 [channels.secrets]
 access_token = "ORDERHUB_DEMO_SHOPIFY_TOKEN"
 webhook_secret = "ORDERHUB_DEMO_SHOPIFY_WEBHOOK_SECRET"
-"#
+{warehouses}"#,
+        warehouses = demo_warehouses(),
+    )
+}
+
+/// Two warehouses: "east" (preferred) stocks the first 15 SKUs, "west" all 20,
+/// so orders with SKU-016..020 are routed to west.
+fn demo_warehouses() -> String {
+    let stock = |n: usize, q: u32| {
+        (1..=n)
+            .map(|i| format!("\"SKU-{i:03}\" = {q}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        r#"
+[[warehouses]]
+id = "east"
+seller = "demo-seller"
+name = "East coast"
+priority = 20
+country = "US"
+carriers = ["easypost"]
+stock = {{ {} }}
+
+[[warehouses]]
+id = "west"
+seller = "demo-seller"
+name = "West coast"
+priority = 10
+country = "US"
+carriers = ["easypost"]
+stock = {{ {} }}
+"#,
+        stock(15, 1_000_000),
+        stock(20, 1_000_000)
     )
 }
 
@@ -109,7 +145,11 @@ pub async fn run(orders: u32, database: Option<String>) -> anyhow::Result<ExitCo
             );
             last = n;
         }
-        if n >= orders as u64 || Instant::now() > deadline || runner.is_finished() {
+        let awaiting = app.store.count_orders_in(OrderStatus::Awaiting).await?;
+        if (n >= orders as u64 && awaiting == 0)
+            || Instant::now() > deadline
+            || runner.is_finished()
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
@@ -125,6 +165,17 @@ pub async fn run(orders: u32, database: Option<String>) -> anyhow::Result<ExitCo
     println!("  orders in sandbox     {orders}");
     println!("  orders synced         {stored}");
     println!("  quarantined payloads  {quarantined}");
+    for st in [
+        OrderStatus::Awaiting,
+        OrderStatus::Processing,
+        OrderStatus::Exception,
+    ] {
+        let label = match st {
+            OrderStatus::Processing => "routed (processing)",
+            _ => st.as_str(),
+        };
+        println!("  {label:<21} {}", app.store.count_orders_in(st).await?);
+    }
     println!(
         "  throttled by sandbox  {}",
         stats.get("throttled").cloned().unwrap_or_default()

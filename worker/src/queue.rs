@@ -3,7 +3,7 @@
 //! the store's connection pool.
 
 use crate::app::App;
-use crate::jobs::PollChannel;
+use crate::jobs::{PollChannel, RouteOrder};
 use apalis::prelude::*;
 use apalis_postgres::PostgresStorage;
 use apalis_sqlite::SqliteStorage;
@@ -12,11 +12,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub const POLL_QUEUE: &str = "orderhub.poll_channel";
+pub const ROUTE_QUEUE: &str = "orderhub.route_order";
 
-#[derive(Clone)]
-pub enum JobQueue {
-    Sqlite(SqliteStorage<PollChannel>),
-    Postgres(PostgresStorage<PollChannel>),
+/// One typed queue on whichever backend the store uses.
+pub enum Storage<T> {
+    Sqlite(SqliteStorage<T>),
+    Postgres(PostgresStorage<T>),
+}
+
+impl<T> Clone for Storage<T> {
+    fn clone(&self) -> Self {
+        match self {
+            Storage::Sqlite(s) => Storage::Sqlite(s.clone()),
+            Storage::Postgres(s) => Storage::Postgres(s.clone()),
+        }
+    }
 }
 
 fn sqlite_config(queue: &str) -> apalis_sqlite::Config {
@@ -34,10 +44,62 @@ fn postgres_config(queue: &str) -> apalis_postgres::Config {
         .heartbeat_interval(Duration::from_secs(5))
 }
 
+impl<T> Storage<T> {
+    fn open(store: &Store, queue: &str) -> Storage<T> {
+        match store.backend() {
+            Backend::Sqlite => Storage::Sqlite(
+                SqliteStorage::new(store.db().get_sqlite_connection_pool())
+                    .with_config(sqlite_config(queue)),
+            ),
+            Backend::Postgres => Storage::Postgres(
+                PostgresStorage::new(store.db().get_postgres_connection_pool())
+                    .with_config(postgres_config(queue)),
+            ),
+        }
+    }
+}
+
+/// `push` for each job type (apalis' sink bounds are spelled per backend).
+macro_rules! impl_push {
+    ($($job:ty),*) => {$(
+        impl Storage<$job> {
+            pub async fn push(&self, job: $job) -> anyhow::Result<()> {
+                match self.clone() {
+                    Storage::Sqlite(mut s) => s.push(job).await?,
+                    Storage::Postgres(mut s) => s.push(job).await?,
+                }
+                Ok(())
+            }
+        }
+    )*};
+}
+
+impl_push!(PollChannel, RouteOrder);
+
+/// The queues orderhub runs; arguments are ids only.
+#[derive(Clone)]
+pub struct JobQueue {
+    pub poll: Storage<PollChannel>,
+    pub route: Storage<RouteOrder>,
+}
+
+/// Build and run one worker on one storage (the two backends are different
+/// types, so this is a macro rather than a function with long bounds).
+macro_rules! worker {
+    ($storage:expr, $name:expr, $app:expr, $handler:expr) => {
+        WorkerBuilder::new($name)
+            .backend($storage.poll_with_interval(Duration::from_millis(200)))
+            .data($app.clone())
+            .concurrency($app.settings.worker.concurrency)
+            .build($handler)
+            .run()
+    };
+}
+
 impl JobQueue {
-    /// Create the queue's tables (idempotent) and a handle on them.
+    /// Create the queue's tables (idempotent) and handles on them.
     pub async fn setup(store: &Store) -> anyhow::Result<JobQueue> {
-        Ok(match store.backend() {
+        match store.backend() {
             Backend::Sqlite => {
                 let pool = store.db().get_sqlite_connection_pool().clone();
                 // Not `SqliteStorage::setup`: it sets synchronous=OFF on whichever
@@ -48,51 +110,39 @@ impl JobQueue {
                 // throughput falls as done jobs pile up. Without it the ack
                 // uses the id.
                 sqlx_exec(&pool, "DROP INDEX IF EXISTS LIdx").await?;
-                SqliteStorage::new(&pool)
-                    .with_config(sqlite_config(POLL_QUEUE))
-                    .into()
             }
             Backend::Postgres => {
-                let pool = store.db().get_postgres_connection_pool().clone();
-                PostgresStorage::<()>::setup(&pool).await?;
-                PostgresStorage::new(&pool)
-                    .with_config(postgres_config(POLL_QUEUE))
-                    .into()
+                PostgresStorage::<()>::setup(store.db().get_postgres_connection_pool()).await?;
             }
+        }
+        Ok(JobQueue {
+            poll: Storage::open(store, POLL_QUEUE),
+            route: Storage::open(store, ROUTE_QUEUE),
         })
     }
 
     pub async fn push_poll(&self, job: PollChannel) -> anyhow::Result<()> {
-        match self.clone() {
-            JobQueue::Sqlite(mut s) => s.push(job).await?,
-            JobQueue::Postgres(mut s) => s.push(job).await?,
-        }
-        Ok(())
+        self.poll.push(job).await
     }
 
     /// Run the workers until the process stops.
     pub async fn run_workers(app: Arc<App>) -> anyhow::Result<()> {
-        let concurrency = app.settings.worker.concurrency;
-        let name = format!("{}-poll", app.instance);
-        match app.queue.clone() {
-            JobQueue::Sqlite(s) => {
-                WorkerBuilder::new(name)
-                    .backend(s.poll_with_interval(Duration::from_millis(200)))
-                    .data(app.clone())
-                    .concurrency(concurrency)
-                    .build(crate::jobs::poll_channel)
-                    .run()
-                    .await?
+        let poll_name = format!("{}-poll", app.instance);
+        let route_name = format!("{}-route", app.instance);
+        match (app.queue.poll.clone(), app.queue.route.clone()) {
+            (Storage::Sqlite(p), Storage::Sqlite(r)) => {
+                tokio::try_join!(
+                    worker!(p, poll_name, app, crate::jobs::poll_channel),
+                    worker!(r, route_name, app, crate::jobs::route_order),
+                )?;
             }
-            JobQueue::Postgres(s) => {
-                WorkerBuilder::new(name)
-                    .backend(s.poll_with_interval(Duration::from_millis(200)))
-                    .data(app.clone())
-                    .concurrency(concurrency)
-                    .build(crate::jobs::poll_channel)
-                    .run()
-                    .await?
+            (Storage::Postgres(p), Storage::Postgres(r)) => {
+                tokio::try_join!(
+                    worker!(p, poll_name, app, crate::jobs::poll_channel),
+                    worker!(r, route_name, app, crate::jobs::route_order),
+                )?;
             }
+            _ => anyhow::bail!("queues on different backends"),
         }
         Ok(())
     }
@@ -101,16 +151,4 @@ impl JobQueue {
 async fn sqlx_exec(pool: &apalis_sqlite::SqlitePool, sql: &'static str) -> anyhow::Result<()> {
     sea_orm::sqlx::query(sql).execute(pool).await?;
     Ok(())
-}
-
-impl From<SqliteStorage<PollChannel>> for JobQueue {
-    fn from(s: SqliteStorage<PollChannel>) -> Self {
-        JobQueue::Sqlite(s)
-    }
-}
-
-impl From<PostgresStorage<PollChannel>> for JobQueue {
-    fn from(s: PostgresStorage<PollChannel>) -> Self {
-        JobQueue::Postgres(s)
-    }
 }

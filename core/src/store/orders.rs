@@ -320,6 +320,13 @@ impl Store {
         q.count(&self.db).await
     }
 
+    pub async fn count_orders_in(&self, status: OrderStatus) -> Result<u64, DbErr> {
+        order::Entity::find()
+            .filter(order::Column::Status.eq(status.as_str()))
+            .count(&self.db)
+            .await
+    }
+
     /// Move an order between statuses only along a declared transition, and
     /// only if it is still in `from` (a guarded `UPDATE … WHERE status = from`).
     pub async fn transition_order<C: ConnectionTrait>(

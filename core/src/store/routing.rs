@@ -29,6 +29,8 @@ pub enum RouteOutcome {
     NotAwaiting,
     /// No warehouse can fill every line: the order is now `exception`.
     NoStock,
+    /// The seller has no warehouse configured: the order stays awaiting.
+    NoWarehouses,
 }
 
 pub const NO_STOCK: &str = "no stock";
@@ -64,6 +66,27 @@ impl Store {
                     ])
                     .to_owned(),
             )
+            .exec_without_returning(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Set the quantity on hand only where none is recorded yet (initial
+    /// stock from config must not overwrite counts the hub keeps).
+    pub async fn seed_stock(
+        &self,
+        warehouse_id: &str,
+        sku: &str,
+        on_hand: i64,
+    ) -> Result<(), DbErr> {
+        let am = stock::ActiveModel {
+            warehouse_id: Set(warehouse_id.into()),
+            sku: Set(sku.into()),
+            on_hand: Set(on_hand),
+            reserved: Set(0),
+        };
+        stock::Entity::insert(am)
+            .on_conflict_do_nothing_on([stock::Column::WarehouseId, stock::Column::Sku])
             .exec_without_returning(&self.db)
             .await?;
         Ok(())
@@ -154,6 +177,10 @@ impl Store {
             .order_by_asc(warehouse::Column::Id)
             .all(&tx)
             .await?;
+        if warehouses.is_empty() {
+            tx.rollback().await?;
+            return Ok(RouteOutcome::NoWarehouses);
+        }
         if !unroutable && !wanted.is_empty() {
             for w in warehouses {
                 let sp = tx.begin().await?;

@@ -13,9 +13,11 @@ use sea_orm::{
 use serde::Serialize;
 
 /// What storing one page did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
 pub struct PageOutcome {
     pub inserted: u64,
+    /// Store ids of the orders this page created (to route them).
+    pub inserted_ids: Vec<i64>,
     pub updated: u64,
     pub unchanged: u64,
     pub quarantined: u64,
@@ -119,7 +121,10 @@ impl Store {
             match item {
                 Ok(o) => {
                     match upsert_order(&tx, seller_id, channel_id, o).await? {
-                        UpsertOutcome::Inserted(_) => out.inserted += 1,
+                        UpsertOutcome::Inserted(id) => {
+                            out.inserted += 1;
+                            out.inserted_ids.push(id);
+                        }
                         UpsertOutcome::Updated(_) => out.updated += 1,
                         UpsertOutcome::Unchanged(_) => out.unchanged += 1,
                     }

@@ -114,6 +114,16 @@ async fn fetch_and_store(
         report.updated += out.updated;
         report.unchanged += out.unchanged;
         report.quarantined += out.quarantined;
+        // After the page committed. A crash right here leaves these orders
+        // awaiting; they are routed on their next update (no sweep yet).
+        for order_id in &out.inserted_ids {
+            app.queue
+                .route
+                .push(super::RouteOrder {
+                    order_id: *order_id,
+                })
+                .await?;
+        }
         // Renew the lease; if we lost it, another worker carries on.
         if !store.acquire_lease(&c.id, &app.instance, ttl_ms).await? {
             anyhow::bail!("lost the lease on channel `{}`", c.id);

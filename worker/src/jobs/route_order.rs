@@ -1,0 +1,20 @@
+//! RouteOrder: pick a warehouse, reserve stock, create the shipment
+//! (`Store::route_order`, one transaction, guarded: running it twice or
+//! concurrently changes nothing the first run did not).
+
+use crate::app::App;
+use apalis::prelude::{BoxDynError, Data};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RouteOrder {
+    pub order_id: i64,
+}
+
+/// Store errors are returned so apalis retries the job; outcomes are logged.
+pub async fn route_order(job: RouteOrder, app: Data<Arc<App>>) -> Result<(), BoxDynError> {
+    let outcome = app.store.route_order(job.order_id).await?;
+    tracing::info!(order_id = job.order_id, outcome = ?outcome, "route order");
+    Ok(())
+}
