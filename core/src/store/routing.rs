@@ -79,17 +79,7 @@ impl Store {
         sku: &str,
         on_hand: i64,
     ) -> Result<(), DbErr> {
-        let am = stock::ActiveModel {
-            warehouse_id: Set(warehouse_id.into()),
-            sku: Set(sku.into()),
-            on_hand: Set(on_hand),
-            reserved: Set(0),
-        };
-        stock::Entity::insert(am)
-            .on_conflict_do_nothing_on([stock::Column::WarehouseId, stock::Column::Sku])
-            .exec_without_returning(&self.db)
-            .await?;
-        Ok(())
+        self.write_stock(warehouse_id, sku, on_hand, false).await
     }
 
     /// Set the quantity on hand (reservations are kept).
@@ -99,18 +89,30 @@ impl Store {
         sku: &str,
         on_hand: i64,
     ) -> Result<(), DbErr> {
+        self.write_stock(warehouse_id, sku, on_hand, true).await
+    }
+
+    async fn write_stock(
+        &self,
+        warehouse_id: &str,
+        sku: &str,
+        on_hand: i64,
+        overwrite: bool,
+    ) -> Result<(), DbErr> {
         let am = stock::ActiveModel {
             warehouse_id: Set(warehouse_id.into()),
             sku: Set(sku.into()),
             on_hand: Set(on_hand),
             reserved: Set(0),
         };
+        let mut conflict = OnConflict::columns([stock::Column::WarehouseId, stock::Column::Sku]);
+        if overwrite {
+            conflict.update_column(stock::Column::OnHand);
+        } else {
+            conflict.do_nothing();
+        }
         stock::Entity::insert(am)
-            .on_conflict(
-                OnConflict::columns([stock::Column::WarehouseId, stock::Column::Sku])
-                    .update_column(stock::Column::OnHand)
-                    .to_owned(),
-            )
+            .on_conflict(conflict)
             .exec_without_returning(&self.db)
             .await?;
         Ok(())
