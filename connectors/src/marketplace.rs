@@ -104,6 +104,23 @@ pub trait Marketplace: Send + Sync {
 
     /// Tell the channel an order shipped.
     async fn push_tracking(&self, push: &TrackingPush) -> Result<(), RemoteError>;
+
+    /// Tell the channel a shipment's carrier status changed (in transit,
+    /// delivered, ...). Channels with no such notion keep the default, which
+    /// does nothing.
+    async fn push_delivery_status(&self, _push: &DeliveryStatusPush) -> Result<(), RemoteError> {
+        Ok(())
+    }
+}
+
+/// A carrier status change told to the channel, for the fulfillment that
+/// carries `tracking_number`.
+#[derive(Debug, Clone)]
+pub struct DeliveryStatusPush {
+    pub order_external_id: String,
+    pub tracking_number: String,
+    pub status: orderhub_core::TrackingStatus,
+    pub happened_at: DateTime<Utc>,
 }
 
 /// What a connector kind declares, so config can be validated before anything runs.

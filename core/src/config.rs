@@ -19,6 +19,104 @@ pub struct Settings {
     pub channels: Vec<ChannelSettings>,
     #[serde(default)]
     pub warehouses: Vec<WarehouseSettings>,
+    #[serde(default)]
+    pub carriers: Vec<CarrierSettings>,
+    #[serde(default)]
+    pub shipping: ShippingSettings,
+}
+
+/// A carrier account labels are bought through (`[[carriers]]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CarrierSettings {
+    pub id: String,
+    pub kind: String,
+    pub base_url: String,
+    /// Secret name (as the connector declares it) → environment variable name.
+    #[serde(default)]
+    pub secrets: BTreeMap<String, String>,
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+}
+
+/// How parcels are made and how the channel is told (`[shipping]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShippingSettings {
+    /// Ask the channel to email the buyer when tracking is pushed.
+    pub notify_customer: bool,
+    /// Weight per unit by sku, in grams; wins over the channel's grams.
+    pub sku_grams: BTreeMap<String, u32>,
+    /// Weight of a unit whose sku has no weight here or from the channel.
+    pub default_item_grams: u32,
+    /// The one box every shipment goes in (until packing comes).
+    #[serde(rename = "box")]
+    pub default_box: BoxSettings,
+}
+
+impl Default for ShippingSettings {
+    fn default() -> Self {
+        Self {
+            notify_customer: true,
+            sku_grams: BTreeMap::new(),
+            default_item_grams: 450,
+            default_box: BoxSettings::default(),
+        }
+    }
+}
+
+/// A box's inner dimensions in inches and its own weight in grams.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BoxSettings {
+    pub length_in: rust_decimal::Decimal,
+    pub width_in: rust_decimal::Decimal,
+    pub height_in: rust_decimal::Decimal,
+    pub tare_grams: u32,
+}
+
+impl Default for BoxSettings {
+    fn default() -> Self {
+        Self {
+            length_in: rust_decimal::Decimal::new(12, 0),
+            width_in: rust_decimal::Decimal::new(9, 0),
+            height_in: rust_decimal::Decimal::new(4, 0),
+            tare_grams: 150,
+        }
+    }
+}
+
+/// A warehouse's `carriers` entry: a carrier account id, optionally limited to
+/// some of the carriers it offers (`easypost:USPS,UPS`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CarrierChoice {
+    pub account: String,
+    /// Empty: any carrier the account rates.
+    pub only: Vec<String>,
+}
+
+impl CarrierChoice {
+    pub fn parse(entry: &str) -> CarrierChoice {
+        match entry.split_once(':') {
+            Some((account, only)) => CarrierChoice {
+                account: account.trim().to_string(),
+                only: only
+                    .split(',')
+                    .map(|c| c.trim().to_string())
+                    .filter(|c| !c.is_empty())
+                    .collect(),
+            },
+            None => CarrierChoice {
+                account: entry.trim().to_string(),
+                only: Vec::new(),
+            },
+        }
+    }
+
+    /// Whether a rate from `carrier` (as the account names it) is allowed.
+    pub fn allows(&self, carrier: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|c| c.eq_ignore_ascii_case(carrier))
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -33,9 +131,12 @@ pub struct WarehouseSettings {
     pub priority: i32,
     /// ISO 3166-1 alpha-2.
     pub country: Option<String>,
-    /// Carrier account ids this warehouse ships with.
+    /// Carrier accounts this warehouse ships with, in order of preference:
+    /// an account id, optionally limited to some carriers (`easypost:USPS,UPS`).
     #[serde(default)]
     pub carriers: Vec<String>,
+    /// The ship-from address labels are bought for.
+    pub address: Option<crate::Address>,
     /// Initial stock per sku, applied where the hub has no count yet.
     #[serde(default)]
     pub stock: BTreeMap<String, i64>,
@@ -126,9 +227,23 @@ pub trait KindCatalog {
     /// The secrets a kind requires, or `None` if the kind is unknown.
     fn required_secrets(&self, kind: &str) -> Option<&'static [&'static str]>;
     fn known_kinds(&self) -> Vec<&'static str>;
+    /// The secrets a carrier kind requires, or `None` if the kind is unknown.
+    fn carrier_required_secrets(&self, _kind: &str) -> Option<&'static [&'static str]> {
+        None
+    }
+    fn known_carrier_kinds(&self) -> Vec<&'static str> {
+        Vec::new()
+    }
 }
 
-/// A channel's secrets, resolved from the environment.
+/// The key carrier accounts' secrets have in [`ResolvedSecrets`] (channels use
+/// their id as is).
+pub fn carrier_secrets_key(carrier_id: &str) -> String {
+    format!("carrier:{carrier_id}")
+}
+
+/// Channels' and carrier accounts' secrets, resolved from the environment,
+/// by channel id or [`carrier_secrets_key`].
 pub type ResolvedSecrets = BTreeMap<String, BTreeMap<String, String>>;
 
 impl Settings {
@@ -204,31 +319,39 @@ impl Settings {
                 ));
                 continue;
             };
-            let mut secrets = BTreeMap::new();
-            for name in required {
-                match c.secrets.get(*name) {
-                    None => problems.push(format!(
-                        "{at}: missing secret `{name}` (set secrets.{name} to the name of an environment variable)"
-                    )),
-                    Some(var) => match env(var) {
-                        Some(v) if !v.is_empty() => {
-                            secrets.insert(name.to_string(), v);
-                        }
-                        _ => problems.push(format!(
-                            "{at}: secret `{name}`: environment variable {var} is not set"
-                        )),
-                    },
-                }
-            }
-            for name in c.secrets.keys() {
-                if !required.contains(&name.as_str()) {
-                    problems.push(format!(
-                        "{at}: `{name}` is not a secret of kind `{}`",
-                        c.kind
-                    ));
-                }
-            }
+            let secrets = resolve_secrets(&at, &c.kind, required, &c.secrets, env, &mut problems);
             resolved.insert(c.id.clone(), secrets);
+        }
+        let mut carrier_ids = BTreeSet::new();
+        for (i, c) in self.carriers.iter().enumerate() {
+            let at = if c.id.is_empty() {
+                format!("carriers[{i}]")
+            } else {
+                format!("carrier `{}`", c.id)
+            };
+            if c.id.is_empty() || c.id.contains(':') || c.id.contains(',') {
+                problems.push(format!("{at}: id must be non-empty, without : or ,"));
+            }
+            if !carrier_ids.insert(c.id.clone()) {
+                problems.push(format!("{at}: duplicate carrier id"));
+            }
+            match url::Url::parse(&c.base_url) {
+                Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {}
+                _ => problems.push(format!(
+                    "{at}: base_url `{}` is not an http(s) URL",
+                    c.base_url
+                )),
+            }
+            let Some(required) = kinds.carrier_required_secrets(&c.kind) else {
+                problems.push(format!(
+                    "{at}: unknown carrier kind `{}` (known: {})",
+                    c.kind,
+                    kinds.known_carrier_kinds().join(", ")
+                ));
+                continue;
+            };
+            let secrets = resolve_secrets(&at, &c.kind, required, &c.secrets, env, &mut problems);
+            resolved.insert(carrier_secrets_key(&c.id), secrets);
         }
         let mut seen_wh = BTreeSet::new();
         for (i, w) in self.warehouses.iter().enumerate() {
@@ -253,11 +376,32 @@ impl Settings {
                     ));
                 }
             }
+            for entry in &w.carriers {
+                let choice = CarrierChoice::parse(entry);
+                if !carrier_ids.contains(&choice.account) {
+                    problems.push(format!(
+                        "{at}: carrier `{}` is not a configured [[carriers]] id",
+                        choice.account
+                    ));
+                }
+            }
+            if !w.carriers.is_empty() && w.address.is_none() {
+                problems.push(format!(
+                    "{at}: an address is needed to buy labels (carriers are set)"
+                ));
+            }
             for (sku, q) in &w.stock {
                 if *q < 0 {
                     problems.push(format!("{at}: stock of `{sku}` is negative"));
                 }
             }
+        }
+        let b = &self.shipping.default_box;
+        if [b.length_in, b.width_in, b.height_in]
+            .iter()
+            .any(|d| *d <= rust_decimal::Decimal::ZERO)
+        {
+            problems.push("shipping.box: every dimension must be above 0".into());
         }
         if problems.is_empty() {
             Ok(resolved)
@@ -265,6 +409,40 @@ impl Settings {
             Err(problems)
         }
     }
+}
+
+/// Read the secrets a kind requires from the environment variables config
+/// names; every missing or unexpected one is a problem.
+fn resolve_secrets(
+    at: &str,
+    kind: &str,
+    required: &[&str],
+    named: &BTreeMap<String, String>,
+    env: &dyn Fn(&str) -> Option<String>,
+    problems: &mut Vec<String>,
+) -> BTreeMap<String, String> {
+    let mut secrets = BTreeMap::new();
+    for name in required {
+        match named.get(*name) {
+            None => problems.push(format!(
+                "{at}: missing secret `{name}` (set secrets.{name} to the name of an environment variable)"
+            )),
+            Some(var) => match env(var) {
+                Some(v) if !v.is_empty() => {
+                    secrets.insert(name.to_string(), v);
+                }
+                _ => problems.push(format!(
+                    "{at}: secret `{name}`: environment variable {var} is not set"
+                )),
+            },
+        }
+    }
+    for name in named.keys() {
+        if !required.contains(&name.as_str()) {
+            problems.push(format!("{at}: `{name}` is not a secret of kind `{kind}`"));
+        }
+    }
+    secrets
 }
 
 #[cfg(test)]
@@ -303,6 +481,8 @@ mod tests {
             server: Default::default(),
             worker: Default::default(),
             warehouses: vec![],
+            carriers: vec![],
+            shipping: Default::default(),
             channels: vec![
                 channel("a", "shopify", "https://a.example"),
                 channel("a", "amazin", "https://b.example"),
@@ -331,6 +511,8 @@ mod tests {
             server: Default::default(),
             worker: Default::default(),
             warehouses: vec![],
+            carriers: vec![],
+            shipping: Default::default(),
             channels: vec![c],
         };
         let got = s

@@ -4,5 +4,7 @@
 pub mod config;
 pub mod order;
 pub mod store;
+pub mod tracking;
 
 pub use order::*;
+pub use tracking::{TrackingDetail, TrackingStatus, TrackingUpdate};

@@ -172,3 +172,5 @@ where
     }
     false
 }
+
+pub mod flow;

@@ -4,8 +4,8 @@
 use crate::queue::JobQueue;
 use crate::settings::Loaded;
 use anyhow::Context;
-use orderhub_connectors::{marketplace_kind, ChannelSetup, Marketplace};
-use orderhub_core::config::{ChannelSettings, Settings};
+use orderhub_connectors::{carrier_kind, marketplace_kind, Carrier, ChannelSetup, Marketplace};
+use orderhub_core::config::{carrier_secrets_key, CarrierSettings, ChannelSettings, Settings};
 use orderhub_core::store::Store;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -17,10 +17,17 @@ pub struct Channel {
     pub connector: Arc<dyn Marketplace>,
 }
 
+/// One configured carrier account and its live connector.
+pub struct CarrierAccount {
+    pub settings: CarrierSettings,
+    pub connector: Arc<dyn Carrier>,
+}
+
 pub struct App {
     pub settings: Settings,
     pub store: Store,
     pub channels: BTreeMap<String, Channel>,
+    pub carriers: BTreeMap<String, CarrierAccount>,
     pub queue: JobQueue,
     /// Unique per process start: names the worker and owns channel leases.
     pub instance: String,
@@ -36,7 +43,7 @@ impl App {
             .await
             .context("opening the database")?;
         crate::migrate::run(&store).await?;
-        let queue = JobQueue::setup(&store).await?;
+        let queue = JobQueue::setup(&store, settings.worker.max_attempts).await?;
         let timeout = Duration::from_millis(settings.worker.request_timeout_ms);
         let mut channels = BTreeMap::new();
         for c in &settings.channels {
@@ -59,6 +66,29 @@ impl App {
                 },
             );
         }
+        let mut carriers = BTreeMap::new();
+        for c in &settings.carriers {
+            let kind = carrier_kind(&c.kind).context("validated kinds exist")?;
+            let setup = ChannelSetup {
+                channel_id: c.id.clone(),
+                base_url: c.base_url.clone(),
+                options: c.options.clone(),
+                secrets: secrets
+                    .get(&carrier_secrets_key(&c.id))
+                    .cloned()
+                    .unwrap_or_default(),
+                request_timeout: timeout,
+            };
+            let connector =
+                (kind.build)(setup).map_err(|e| anyhow::anyhow!("carrier `{}`: {e}", c.id))?;
+            carriers.insert(
+                c.id.clone(),
+                CarrierAccount {
+                    settings: c.clone(),
+                    connector,
+                },
+            );
+        }
         for w in &settings.warehouses {
             let name = if w.name.is_empty() { &w.id } else { &w.name };
             store
@@ -70,6 +100,9 @@ impl App {
                     w.country.as_deref(),
                     &w.carriers,
                 )
+                .await?;
+            store
+                .set_warehouse_address(&w.id, w.address.as_ref())
                 .await?;
             for (sku, q) in &w.stock {
                 store.seed_stock(&w.id, sku, *q).await?;
@@ -87,6 +120,7 @@ impl App {
             settings,
             store,
             channels,
+            carriers,
             queue,
             instance,
             api_token,

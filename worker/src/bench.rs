@@ -29,7 +29,7 @@ async fn bare_queue(store: &Store, n: u64) -> anyhow::Result<f64> {
     let target = Arc::new(Target(n, AtomicU64::new(0)));
     let jobs: Vec<u64> = (0..n).collect();
     let started;
-    JobQueue::setup(store).await?;
+    JobQueue::setup(store, 1).await?;
     match store.backend() {
         Backend::Sqlite => {
             let pool = store.db().get_sqlite_connection_pool().clone();
@@ -79,8 +79,15 @@ pub async fn run(orders: u32, database: Option<String>) -> anyhow::Result<ExitCo
         .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", dir.join("bench.sqlite").display()));
     let base = crate::demo::start_shopify_sandbox("127.0.0.1:0", orders, true).await?;
     crate::demo::set_demo_secrets();
-    let loaded = crate::settings::load_layers(None, Some(&crate::demo::demo_toml(&db_url, &base)))
-        .map_err(|p| anyhow::anyhow!(p.join("; ")))?;
+    let loaded = crate::settings::load_layers(
+        None,
+        Some(&crate::demo::demo_toml(
+            &db_url,
+            &base,
+            "http://127.0.0.1:9",
+        )),
+    )
+    .map_err(|p| anyhow::anyhow!(p.join("; ")))?;
     let app = App::start(loaded).await?;
     let noop_rate = bare_queue(&app.store, orders as u64).await?;
     let started = Instant::now();

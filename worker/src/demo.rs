@@ -2,7 +2,9 @@
 //! on a temporary SQLite file, orders flowing end to end.
 
 use crate::app::App;
+use orderhub_connectors::carriers::easypost::sandbox::{EasyPostSandbox, EasyPostSandboxOptions};
 use orderhub_connectors::marketplaces::shopify::sandbox::{ShopifySandbox, ShopifySandboxOptions};
+use orderhub_core::store::FulfillmentCounts;
 use orderhub_core::OrderStatus;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -44,80 +46,104 @@ pub async fn seed(base: &str, count: u32) -> anyhow::Result<()> {
 }
 
 pub async fn run_sandbox(kind: &str, listen: &str, orders: u32) -> anyhow::Result<ExitCode> {
-    if kind != "shopify" {
-        eprintln!("error: no sandbox for `{kind}` (known: shopify)");
-        return Ok(ExitCode::from(2));
-    }
-    let base = start_shopify_sandbox(listen, orders, false).await?;
-    println!("shopify sandbox listening on {base}");
-    println!("  access token (X-Shopify-Access-Token): {DEMO_TOKEN}");
-    println!("  control: POST {base}/_sandbox/seed, POST {base}/_sandbox/faults, GET {base}/_sandbox/stats");
+    let base = match kind {
+        "shopify" => {
+            let base = start_shopify_sandbox(listen, orders, false).await?;
+            println!("shopify sandbox listening on {base}");
+            println!("  access token (X-Shopify-Access-Token): {DEMO_TOKEN}");
+            base
+        }
+        "easypost" => {
+            let base = start_easypost_sandbox(listen, 1000).await?;
+            println!("easypost sandbox listening on {base}");
+            println!("  API key (Authorization: Bearer): {DEMO_EASYPOST_KEY}");
+            println!(
+                "  trackers move one step a second; register webhooks with POST {base}/v2/webhooks"
+            );
+            base
+        }
+        _ => {
+            eprintln!("error: no sandbox for `{kind}` (known: shopify, easypost)");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    println!("  control: POST {base}/_sandbox/faults, GET {base}/_sandbox/stats");
     tokio::signal::ctrl_c().await?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// The demo's configuration: one Shopify channel on the sandbox.
-pub fn demo_toml(db_url: &str, shopify_base: &str) -> String {
-    format!(
-        r#"
-[database]
-url = "{db_url}"
-[server]
-listen = "127.0.0.1:0"
-[worker]
-tick_ms = 200
-[[channels]]
-id = "demo-shopify"
-kind = "shopify"
-seller = "demo-seller"
-base_url = "{shopify_base}"
-poll_interval_secs = 2
-[channels.secrets]
-access_token = "ORDERHUB_DEMO_SHOPIFY_TOKEN"
-webhook_secret = "ORDERHUB_DEMO_SHOPIFY_WEBHOOK_SECRET"
-{warehouses}"#,
-        warehouses = demo_warehouses(),
-    )
+/// The demo's configuration (`config/demo.toml`, compiled in) with the
+/// sandboxes' addresses and the database filled in.
+pub const DEMO_TOML: &str = include_str!("../../config/demo.toml");
+
+pub fn demo_toml(db_url: &str, shopify_base: &str, easypost_base: &str) -> String {
+    DEMO_TOML
+        .replace("{database_url}", db_url)
+        .replace("{shopify_url}", shopify_base)
+        .replace("{easypost_url}", easypost_base)
 }
 
-/// Two warehouses: "east" (preferred) stocks the first 15 SKUs, "west" all 20,
-/// so orders with SKU-016..020 are routed to west.
-fn demo_warehouses() -> String {
-    let stock = |n: usize, q: u32| {
-        (1..=n)
-            .map(|i| format!("\"SKU-{i:03}\" = {q}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    format!(
-        r#"
-[[warehouses]]
-id = "east"
-seller = "demo-seller"
-name = "East coast"
-priority = 20
-country = "US"
-carriers = ["easypost"]
-stock = {{ {} }}
-
-[[warehouses]]
-id = "west"
-seller = "demo-seller"
-name = "West coast"
-priority = 10
-country = "US"
-carriers = ["easypost"]
-stock = {{ {} }}
-"#,
-        stock(15, 1_000_000),
-        stock(20, 1_000_000)
-    )
-}
+pub const DEMO_EASYPOST_KEY: &str = "EZTK_demo_key";
+pub const DEMO_EASYPOST_WEBHOOK_SECRET: &str = "demo_easypost_webhook_secret";
 
 /// The demo's own secrets, set for this process only.
 pub fn set_demo_secrets() {
     std::env::set_var("ORDERHUB_DEMO_SHOPIFY_TOKEN", DEMO_TOKEN);
     std::env::set_var("ORDERHUB_DEMO_SHOPIFY_WEBHOOK_SECRET", DEMO_WEBHOOK_SECRET);
+    std::env::set_var("ORDERHUB_DEMO_EASYPOST_KEY", DEMO_EASYPOST_KEY);
+    std::env::set_var(
+        "ORDERHUB_DEMO_EASYPOST_WEBHOOK_SECRET",
+        DEMO_EASYPOST_WEBHOOK_SECRET,
+    );
+}
+
+/// Start an EasyPost sandbox whose trackers move one step every
+/// `advance_every_ms`. Returns its base URL.
+pub async fn start_easypost_sandbox(listen: &str, advance_every_ms: u64) -> anyhow::Result<String> {
+    let mut opts = EasyPostSandboxOptions::with_key(DEMO_EASYPOST_KEY);
+    opts.advance_every_ms = advance_every_ms;
+    let sandbox = EasyPostSandbox::new(opts);
+    let (addr, _handle) = orderhub_connectors::sandbox::serve(sandbox.router(), listen).await?;
+    Ok(format!("http://{addr}"))
+}
+
+/// Register orderhub's carrier webhook URL with EasyPost (`POST /v2/webhooks`).
+pub async fn register_easypost_webhook(
+    easypost_base: &str,
+    api_key: &str,
+    url: &str,
+    secret: &str,
+) -> anyhow::Result<()> {
+    reqwest::Client::new()
+        .post(format!("{easypost_base}/v2/webhooks"))
+        .bearer_auth(api_key)
+        .json(&serde_json::json!({ "webhook": { "url": url, "webhook_secret": secret } }))
+        .send()
+        .await?
+        .error_for_status()?;
+    Ok(())
+}
+
+/// Where the demo's orders are, for the progress bar and the summary.
+struct Progress {
+    synced: u64,
+    routed: u64,
+    counts: FulfillmentCounts,
+    delivered_orders: u64,
+    exceptions: u64,
+}
+
+async fn progress(app: &App) -> anyhow::Result<Progress> {
+    let s = &app.store;
+    let synced = s.count_orders(None).await?;
+    let awaiting = s.count_orders_in(OrderStatus::Awaiting).await?;
+    Ok(Progress {
+        synced,
+        routed: synced - awaiting,
+        counts: s.fulfillment_counts().await?,
+        delivered_orders: s.count_orders_in(OrderStatus::Delivered).await?,
+        exceptions: s.count_orders_in(OrderStatus::Exception).await?,
+    })
 }
 
 pub async fn run(orders: u32, database: Option<String>) -> anyhow::Result<ExitCode> {
@@ -126,66 +152,103 @@ pub async fn run(orders: u32, database: Option<String>) -> anyhow::Result<ExitCo
     std::fs::create_dir_all(&dir)?;
     let db_url = database
         .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", dir.join("demo.sqlite").display()));
-    let base = start_shopify_sandbox("127.0.0.1:0", orders, false).await?;
+    let shopify = start_shopify_sandbox("127.0.0.1:0", orders, false).await?;
+    let easypost = start_easypost_sandbox("127.0.0.1:0", 300).await?;
     set_demo_secrets();
-    let loaded = crate::settings::load_layers(None, Some(&demo_toml(&db_url, &base)))
+    let loaded = crate::settings::load_layers(None, Some(&demo_toml(&db_url, &shopify, &easypost)))
         .map_err(|p| anyhow::anyhow!(p.join("; ")))?;
     let app = App::start(loaded).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let hook = format!(
+        "http://{}/webhooks/carriers/demo-easypost",
+        listener.local_addr()?
+    );
+    register_easypost_webhook(
+        &easypost,
+        DEMO_EASYPOST_KEY,
+        &hook,
+        DEMO_EASYPOST_WEBHOOK_SECRET,
+    )
+    .await?;
     let runner = tokio::spawn(crate::run(app.clone(), listener));
-    println!("demo: {orders} orders in a Shopify sandbox at {base}, database {db_url}");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut last = u64::MAX;
+    println!("orderhub demo: {orders} orders in a Shopify sandbox (Plus limits) at {shopify},");
+    println!("  EasyPost sandbox at {easypost}, database {db_url}");
+    let bar = indicatif::ProgressBar::new(orders as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "  {elapsed:>4} [{bar:30}] {pos}/{len} delivered  {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let mut p;
     loop {
-        let n = app.store.count_orders(None).await?;
-        if n != last {
-            println!(
-                "  synced {n}/{orders} orders ({:.1}s)",
-                started.elapsed().as_secs_f64()
-            );
-            last = n;
-        }
-        let awaiting = app.store.count_orders_in(OrderStatus::Awaiting).await?;
-        if (n >= orders as u64 && awaiting == 0)
-            || Instant::now() > deadline
-            || runner.is_finished()
-        {
+        p = progress(&app).await?;
+        bar.set_position(p.delivered_orders);
+        bar.set_message(format!(
+            "synced {} routed {} labels {} pushed {} exceptions {}",
+            p.synced, p.routed, p.counts.labels_bought, p.counts.tracking_pushed, p.exceptions
+        ));
+        let done = p.synced >= orders as u64 && p.delivered_orders + p.exceptions >= p.synced;
+        if done || Instant::now() > deadline || runner.is_finished() {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    bar.finish();
     let elapsed = started.elapsed().as_secs_f64();
-    let stored = app.store.count_orders(None).await?;
+    let shopify_stats = sandbox_stats(&shopify).await?;
+    let easypost_stats = sandbox_stats(&easypost).await?;
     let quarantined = app.store.quarantined("demo-shopify").await?.len();
-    let stats: serde_json::Value = reqwest::get(format!("{base}/_sandbox/stats"))
-        .await?
-        .json()
-        .await?;
+    let double_labels = easypost_stats["recorded"]["labels_by_reference"]
+        .as_object()
+        .map_or(0, |m| {
+            m.values().filter(|v| v.as_u64().unwrap_or(0) > 1).count()
+        });
+    let fulfillments = shopify_stats["recorded"]["fulfillments"]
+        .as_object()
+        .map_or(0, |m| m.len());
     println!();
-    println!("  orders in sandbox     {orders}");
-    println!("  orders synced         {stored}");
-    println!("  quarantined payloads  {quarantined}");
-    for st in [
-        OrderStatus::Awaiting,
-        OrderStatus::Processing,
-        OrderStatus::Exception,
-    ] {
-        let label = match st {
-            OrderStatus::Processing => "routed (processing)",
-            _ => st.as_str(),
-        };
-        println!("  {label:<21} {}", app.store.count_orders_in(st).await?);
+    let rows: [(&str, String); 14] = [
+        ("orders in the sandbox", orders.to_string()),
+        ("orders synced", p.synced.to_string()),
+        ("quarantined payloads", quarantined.to_string()),
+        ("orders routed", p.routed.to_string()),
+        ("labels bought", p.counts.labels_bought.to_string()),
+        ("double labels", double_labels.to_string()),
+        ("tracking pushed", p.counts.tracking_pushed.to_string()),
+        ("fulfillments in Shopify", fulfillments.to_string()),
+        ("shipments delivered", p.counts.delivered.to_string()),
+        ("orders delivered", p.delivered_orders.to_string()),
+        ("exceptions", p.exceptions.to_string()),
+        (
+            "throttled by Shopify",
+            shopify_stats["throttled"].to_string(),
+        ),
+        ("elapsed", format!("{elapsed:.1} s")),
+        (
+            "orders/s end to end",
+            format!("{:.1}", p.delivered_orders as f64 / elapsed),
+        ),
+    ];
+    for (label, value) in rows {
+        println!("  {label:<26} {value:>10}");
     }
-    println!(
-        "  throttled by sandbox  {}",
-        stats.get("throttled").cloned().unwrap_or_default()
-    );
-    println!("  elapsed               {elapsed:.2}s");
-    println!("  orders/s              {:.1}", stored as f64 / elapsed);
     let _ = std::fs::remove_dir_all(&dir);
-    Ok(if stored >= orders as u64 {
+    let ok = p.synced >= orders as u64
+        && p.delivered_orders + p.exceptions >= p.synced
+        && double_labels == 0;
+    Ok(if ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+async fn sandbox_stats(base: &str) -> anyhow::Result<serde_json::Value> {
+    Ok(reqwest::get(format!("{base}/_sandbox/stats"))
+        .await?
+        .json()
+        .await?)
 }

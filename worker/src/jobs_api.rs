@@ -182,3 +182,27 @@ pub async fn cancel(store: &Store, id: &str) -> Result<bool, DbErr> {
         .await?;
     Ok(res.rows_affected() == 1)
 }
+
+/// Push a job's next run out by `delay` (a backoff between attempts: apalis
+/// picks a failed job up again as soon as its `run_at` has passed).
+pub async fn delay(store: &Store, id: &str, delay: std::time::Duration) -> Result<(), DbErr> {
+    let d = dialect(store);
+    let secs = delay.as_secs_f64().ceil() as i64;
+    let until = match d.backend {
+        Backend::Sqlite => format!("CAST(strftime('%s', 'now') AS INTEGER) + {}", d.p(1)),
+        Backend::Postgres => format!(
+            "now() + make_interval(secs => CAST({} AS DOUBLE PRECISION))",
+            d.p(1)
+        ),
+    };
+    let sql = format!(
+        "UPDATE {} SET run_at = {until} WHERE id = {}",
+        d.table(),
+        d.p(2)
+    );
+    store
+        .db()
+        .execute_raw(stmt(store, sql, vec![secs.into(), id.into()]))
+        .await?;
+    Ok(())
+}

@@ -3,7 +3,7 @@
 //! the store's connection pool.
 
 use crate::app::App;
-use crate::jobs::{PollChannel, RouteOrder};
+use crate::jobs::{ApplyTrackingEvent, BuyLabel, PollChannel, PushTracking, RouteOrder};
 use apalis::prelude::*;
 use apalis_postgres::PostgresStorage;
 use apalis_sqlite::SqliteStorage;
@@ -13,18 +13,21 @@ use std::time::Duration;
 
 pub const POLL_QUEUE: &str = "orderhub.poll_channel";
 pub const ROUTE_QUEUE: &str = "orderhub.route_order";
+pub const BUY_LABEL_QUEUE: &str = "orderhub.buy_label";
+pub const PUSH_TRACKING_QUEUE: &str = "orderhub.push_tracking";
+pub const TRACKING_EVENT_QUEUE: &str = "orderhub.apply_tracking_event";
 
 /// One typed queue on whichever backend the store uses.
 pub enum Storage<T> {
-    Sqlite(SqliteStorage<T>),
-    Postgres(PostgresStorage<T>),
+    Sqlite(SqliteStorage<T>, usize),
+    Postgres(PostgresStorage<T>, usize),
 }
 
 impl<T> Clone for Storage<T> {
     fn clone(&self) -> Self {
         match self {
-            Storage::Sqlite(s) => Storage::Sqlite(s.clone()),
-            Storage::Postgres(s) => Storage::Postgres(s.clone()),
+            Storage::Sqlite(s, m) => Storage::Sqlite(s.clone(), *m),
+            Storage::Postgres(s, m) => Storage::Postgres(s.clone(), *m),
         }
     }
 }
@@ -45,28 +48,39 @@ fn postgres_config(queue: &str) -> apalis_postgres::Config {
 }
 
 impl<T> Storage<T> {
-    fn open(store: &Store, queue: &str) -> Storage<T> {
+    fn open(store: &Store, queue: &str, max_attempts: usize) -> Storage<T> {
         match store.backend() {
             Backend::Sqlite => Storage::Sqlite(
                 SqliteStorage::new(store.db().get_sqlite_connection_pool())
                     .with_config(sqlite_config(queue)),
+                max_attempts,
             ),
             Backend::Postgres => Storage::Postgres(
                 PostgresStorage::new(store.db().get_postgres_connection_pool())
                     .with_config(postgres_config(queue)),
+                max_attempts,
             ),
+        }
+    }
+
+    fn max_attempts(&self) -> usize {
+        match self {
+            Storage::Sqlite(_, m) | Storage::Postgres(_, m) => *m,
         }
     }
 }
 
 /// `push` for each job type (apalis' sink bounds are spelled per backend).
+/// Jobs carry `max_attempts` from config: after that many failed attempts a
+/// job stays `Failed`, listed for ops to retry (the dead-letter view).
 macro_rules! impl_push {
     ($($job:ty),*) => {$(
         impl Storage<$job> {
             pub async fn push(&self, job: $job) -> anyhow::Result<()> {
+                let task = TaskBuilder::new(job).max_attempts(self.max_attempts()).build();
                 match self.clone() {
-                    Storage::Sqlite(mut s) => s.push(job).await?,
-                    Storage::Postgres(mut s) => s.push(job).await?,
+                    Storage::Sqlite(mut s, _) => s.push_task(task).await?,
+                    Storage::Postgres(mut s, _) => s.push_task(task).await?,
                 }
                 Ok(())
             }
@@ -74,13 +88,22 @@ macro_rules! impl_push {
     )*};
 }
 
-impl_push!(PollChannel, RouteOrder);
+impl_push!(
+    PollChannel,
+    RouteOrder,
+    BuyLabel,
+    PushTracking,
+    ApplyTrackingEvent
+);
 
 /// The queues orderhub runs; arguments are ids only.
 #[derive(Clone)]
 pub struct JobQueue {
     pub poll: Storage<PollChannel>,
     pub route: Storage<RouteOrder>,
+    pub buy_label: Storage<BuyLabel>,
+    pub push_tracking: Storage<PushTracking>,
+    pub tracking_event: Storage<ApplyTrackingEvent>,
 }
 
 /// Build and run one worker on one storage (the two backends are different
@@ -98,7 +121,7 @@ macro_rules! worker {
 
 impl JobQueue {
     /// Create the queue's tables (idempotent) and handles on them.
-    pub async fn setup(store: &Store) -> anyhow::Result<JobQueue> {
+    pub async fn setup(store: &Store, max_attempts: usize) -> anyhow::Result<JobQueue> {
         match store.backend() {
             Backend::Sqlite => {
                 let pool = store.db().get_sqlite_connection_pool().clone();
@@ -115,9 +138,13 @@ impl JobQueue {
                 PostgresStorage::<()>::setup(store.db().get_postgres_connection_pool()).await?;
             }
         }
+        let m = max_attempts.max(1);
         Ok(JobQueue {
-            poll: Storage::open(store, POLL_QUEUE),
-            route: Storage::open(store, ROUTE_QUEUE),
+            poll: Storage::open(store, POLL_QUEUE, m),
+            route: Storage::open(store, ROUTE_QUEUE, m),
+            buy_label: Storage::open(store, BUY_LABEL_QUEUE, m),
+            push_tracking: Storage::open(store, PUSH_TRACKING_QUEUE, m),
+            tracking_event: Storage::open(store, TRACKING_EVENT_QUEUE, m),
         })
     }
 
@@ -127,19 +154,53 @@ impl JobQueue {
 
     /// Run the workers until the process stops.
     pub async fn run_workers(app: Arc<App>) -> anyhow::Result<()> {
-        let poll_name = format!("{}-poll", app.instance);
-        let route_name = format!("{}-route", app.instance);
-        match (app.queue.poll.clone(), app.queue.route.clone()) {
-            (Storage::Sqlite(p), Storage::Sqlite(r)) => {
+        let name = |q: &str| format!("{}-{q}", app.instance);
+        let q = app.queue.clone();
+        match (
+            q.poll,
+            q.route,
+            q.buy_label,
+            q.push_tracking,
+            q.tracking_event,
+        ) {
+            (
+                Storage::Sqlite(p, _),
+                Storage::Sqlite(r, _),
+                Storage::Sqlite(b, _),
+                Storage::Sqlite(t, _),
+                Storage::Sqlite(e, _),
+            ) => {
                 tokio::try_join!(
-                    worker!(p, poll_name, app, crate::jobs::poll_channel),
-                    worker!(r, route_name, app, crate::jobs::route_order),
+                    worker!(p, name("poll"), app, crate::jobs::poll_channel),
+                    worker!(r, name("route"), app, crate::jobs::route_order),
+                    worker!(b, name("buy-label"), app, crate::jobs::buy_label),
+                    worker!(t, name("push-tracking"), app, crate::jobs::push_tracking),
+                    worker!(
+                        e,
+                        name("tracking-event"),
+                        app,
+                        crate::jobs::apply_tracking_event
+                    ),
                 )?;
             }
-            (Storage::Postgres(p), Storage::Postgres(r)) => {
+            (
+                Storage::Postgres(p, _),
+                Storage::Postgres(r, _),
+                Storage::Postgres(b, _),
+                Storage::Postgres(t, _),
+                Storage::Postgres(e, _),
+            ) => {
                 tokio::try_join!(
-                    worker!(p, poll_name, app, crate::jobs::poll_channel),
-                    worker!(r, route_name, app, crate::jobs::route_order),
+                    worker!(p, name("poll"), app, crate::jobs::poll_channel),
+                    worker!(r, name("route"), app, crate::jobs::route_order),
+                    worker!(b, name("buy-label"), app, crate::jobs::buy_label),
+                    worker!(t, name("push-tracking"), app, crate::jobs::push_tracking),
+                    worker!(
+                        e,
+                        name("tracking-event"),
+                        app,
+                        crate::jobs::apply_tracking_event
+                    ),
                 )?;
             }
             _ => anyhow::bail!("queues on different backends"),

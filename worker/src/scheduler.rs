@@ -12,20 +12,71 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// How often the sweeps run, and how long a step may look stalled before
+/// its job is enqueued again.
+const SWEEP_EVERY: Duration = Duration::from_secs(5);
+const SWEEP_GRACE_SECS: i64 = 30;
+
 pub async fn run(app: Arc<App>) {
     let tick = Duration::from_millis(app.settings.worker.tick_ms.max(50));
+    let mut last_sweep = std::time::Instant::now();
     loop {
         if let Err(e) = tick_once(&app).await {
             tracing::warn!(error = %e, "scheduler tick failed");
         }
-        // Deliveries acknowledged but not applied (a crash in between).
-        match crate::server::webhooks::sweep_unapplied(&app, chrono::Duration::seconds(30)).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(applied = n, "applied webhooks left over from a crash"),
-            Err(e) => tracing::warn!(error = %e, "webhook sweep failed"),
+        if last_sweep.elapsed() >= SWEEP_EVERY {
+            last_sweep = std::time::Instant::now();
+            sweep(&app).await;
         }
         tokio::time::sleep(tick).await;
     }
+}
+
+/// Finish what a crash between a commit and the next enqueue left behind.
+/// Every job is idempotent, so a step enqueued twice does nothing twice.
+pub async fn sweep(app: &App) {
+    let grace = chrono::Duration::seconds(SWEEP_GRACE_SECS);
+    match crate::server::webhooks::sweep_unapplied(app, grace).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            applied = n,
+            "applied channel webhooks left over from a crash"
+        ),
+        Err(e) => tracing::warn!(error = %e, "webhook sweep failed"),
+    }
+    match crate::server::webhooks::sweep_carrier_events(app, grace).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(enqueued = n, "re-enqueued carrier events not applied"),
+        Err(e) => tracing::warn!(error = %e, "carrier event sweep failed"),
+    }
+    if let Err(e) = sweep_shipments(app, grace).await {
+        tracing::warn!(error = %e, "shipment sweep failed");
+    }
+}
+
+async fn sweep_shipments(app: &App, grace: chrono::Duration) -> anyhow::Result<()> {
+    use orderhub_core::store::SHIPMENT_LABEL_BOUGHT;
+    let stalled = app
+        .store
+        .stalled_shipments(chrono::Utc::now() - grace, 200)
+        .await?;
+    for s in &stalled {
+        if s.status == SHIPMENT_LABEL_BOUGHT {
+            app.queue
+                .push_tracking
+                .push(crate::jobs::PushTracking { shipment_id: s.id })
+                .await?;
+        } else {
+            app.queue
+                .buy_label
+                .push(crate::jobs::BuyLabel { shipment_id: s.id })
+                .await?;
+        }
+    }
+    if !stalled.is_empty() {
+        tracing::info!(count = stalled.len(), "re-enqueued stalled shipments");
+    }
+    Ok(())
 }
 
 pub async fn tick_once(app: &App) -> anyhow::Result<usize> {

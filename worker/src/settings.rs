@@ -2,7 +2,7 @@
 //! `ORDERHUB__SECTION__KEY` environment variables. Validation lists every
 //! problem at once and resolves secrets from the environment.
 
-use orderhub_connectors::{marketplace_kind, marketplace_kinds};
+use orderhub_connectors::{carrier_kind, carrier_kinds, marketplace_kind, marketplace_kinds};
 use orderhub_core::config::{KindCatalog, ResolvedSecrets, Settings};
 use std::path::Path;
 
@@ -17,6 +17,12 @@ impl KindCatalog for Catalog {
     }
     fn known_kinds(&self) -> Vec<&'static str> {
         marketplace_kinds().iter().map(|k| k.kind).collect()
+    }
+    fn carrier_required_secrets(&self, kind: &str) -> Option<&'static [&'static str]> {
+        carrier_kind(kind).map(|k| k.required_secrets)
+    }
+    fn known_carrier_kinds(&self) -> Vec<&'static str> {
+        carrier_kinds().iter().map(|k| k.kind).collect()
     }
 }
 

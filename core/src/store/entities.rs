@@ -207,6 +207,9 @@ pub mod warehouse {
         /// Higher is preferred.
         pub priority: i32,
         pub country: Option<String>,
+        /// The ship-from address (JSON of [`crate::Address`]).
+        #[sea_orm(column_type = "Text", nullable)]
+        pub address: Option<String>,
         /// JSON list of carrier account ids this warehouse ships with.
         pub carriers: String,
     }
@@ -262,15 +265,75 @@ pub mod reservation {
 pub mod shipment {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
     #[sea_orm(table_name = "shipments")]
     pub struct Model {
         #[sea_orm(primary_key)]
         pub id: i64,
         pub order_id: i64,
         pub warehouse_id: String,
+        /// `created` → `buying` → `label_bought`; or `exception`.
         pub status: String,
         pub created_at: DateTimeUtc,
+        /// The carrier account (config id) the label is bought through.
+        pub carrier_account: Option<String>,
+        /// The carrier's shipment id, stored before any purchase is attempted.
+        pub carrier_shipment_id: Option<String>,
+        pub buy_attempts: i32,
+        pub rate_id: Option<String>,
+        pub carrier: Option<String>,
+        pub service: Option<String>,
+        /// Decimal text, exact.
+        pub rate_amount: Option<String>,
+        pub rate_currency: Option<String>,
+        pub tracking_code: Option<String>,
+        #[sea_orm(column_type = "Text", nullable)]
+        pub tracking_url: Option<String>,
+        #[sea_orm(column_type = "Text", nullable)]
+        pub label_url: Option<String>,
+        pub label_bought_at: Option<DateTimeUtc>,
+        /// A [`crate::TrackingStatus`]; only moves forward.
+        pub tracking_status: String,
+        pub tracking_updated_at: Option<DateTimeUtc>,
+        /// When the channel accepted carrier, number and URL.
+        pub tracking_pushed_at: Option<DateTimeUtc>,
+        /// The last tracking status the channel was told.
+        pub status_pushed: Option<String>,
+        /// Until when (epoch ms) one PushTracking run owns the channel pushes
+        /// of this shipment, so two runs never tell the channel the same thing.
+        pub push_lease_until_ms: Option<i64>,
+        /// The parcel as sent to the carrier (JSON).
+        #[sea_orm(column_type = "Text", nullable)]
+        pub parcel: Option<String>,
+        #[sea_orm(column_type = "Text", nullable)]
+        pub exception_reason: Option<String>,
+        pub updated_at: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod tracking_event {
+    use sea_orm::entity::prelude::*;
+
+    /// One step of a shipment's tracking timeline, append-only.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
+    #[sea_orm(table_name = "tracking_events")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub shipment_id: i64,
+        pub status: String,
+        pub carrier_status: String,
+        #[sea_orm(column_type = "Text", nullable)]
+        pub message: Option<String>,
+        #[sea_orm(column_type = "Text", nullable)]
+        pub location: Option<String>,
+        pub occurred_at: DateTimeUtc,
+        pub received_at: DateTimeUtc,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

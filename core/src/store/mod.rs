@@ -4,12 +4,17 @@
 //! starts an IMMEDIATE transaction (no "database is locked" upgrade failures).
 
 pub mod entities;
+mod fulfillment;
 mod orders;
 mod routing;
 mod sync;
 mod webhooks;
 
 pub use entities::*;
+pub use fulfillment::{
+    ChosenRate, FulfillmentCounts, LabelRecord, ShipmentView, TrackingOutcome, SHIPMENT_BUYING,
+    SHIPMENT_CREATED, SHIPMENT_EXCEPTION, SHIPMENT_LABEL_BOUGHT,
+};
 pub use orders::{OrderFilter, StoredOrder, UpsertOutcome};
 pub use routing::{RouteOutcome, NO_STOCK};
 pub use sync::{ChannelStatus, PageOutcome};

@@ -53,6 +53,8 @@ impl Store {
             priority: Set(priority),
             country: Set(country.map(str::to_string)),
             carriers: Set(serde_json::to_string(carriers).unwrap_or_else(|_| "[]".into())),
+            // Set by `set_warehouse_address`; an update here leaves it alone.
+            address: sea_orm::ActiveValue::NotSet,
         };
         warehouse::Entity::insert(am)
             .on_conflict(

@@ -61,14 +61,17 @@ impl Store {
 
     /// Channel deliveries stored but never applied (the process died between
     /// acknowledging and applying), received before `older_than`.
+    /// Deliveries from `source` (`channel` or `carrier`) stored before
+    /// `older_than` and never applied.
     pub async fn unapplied_webhooks(
         &self,
+        source: &str,
         older_than: chrono::DateTime<chrono::Utc>,
         limit: u64,
     ) -> Result<Vec<webhook_inbox::Model>, DbErr> {
         use sea_orm::{QueryOrder, QuerySelect};
         webhook_inbox::Entity::find()
-            .filter(webhook_inbox::Column::Source.eq("channel"))
+            .filter(webhook_inbox::Column::Source.eq(source))
             .filter(webhook_inbox::Column::ProcessedAt.is_null())
             .filter(webhook_inbox::Column::ReceivedAt.lt(older_than))
             .order_by_asc(webhook_inbox::Column::Id)

@@ -1,8 +1,108 @@
 //! apalis jobs. Arguments are ids only; each job reads current state, does
 //! one step and writes with guarded updates, so running it twice is harmless.
+//!
+//! Retries (shared by the fulfillment jobs): a step fails either retryably
+//! (a timeout, 429, 5xx, a store hiccup) or permanently (the remote refused).
+//! A retryable failure returns an error so apalis records the attempt, after
+//! pushing the job's `run_at` out by an exponential backoff with full jitter
+//! (honouring `Retry-After`), so no worker slot sleeps through it; after
+//! `worker.max_attempts` the job stays `Failed`, listed for ops to retry. A
+//! permanent failure aborts the job (apalis marks it `Killed` and keeps the
+//! error as its last result) after the job wrote the reason to the store.
 
+mod apply_tracking_event;
+mod buy_label;
 mod poll_channel;
+mod push_tracking;
 mod route_order;
 
+pub use apply_tracking_event::{apply_tracking_event, ApplyTrackingEvent};
+pub use buy_label::{buy_label, buy_label_once, BuyLabel};
 pub use poll_channel::{poll_channel, poll_once, PollChannel, PollReport};
+pub use push_tracking::{push_tracking, push_tracking_once, PushTracking};
 pub use route_order::{route_order, RouteOrder};
+
+use crate::app::App;
+use apalis::prelude::{AbortError, BoxDynError};
+use orderhub_connectors::http::RetryPolicy;
+use orderhub_connectors::RemoteError;
+use std::time::Duration;
+
+/// Why a job step did not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    #[error("{message}")]
+    Retry {
+        message: String,
+        retry_after: Option<Duration>,
+    },
+    #[error("{0}")]
+    Permanent(String),
+}
+
+impl From<sea_orm::DbErr> for StepError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        StepError::Retry {
+            message: format!("store: {e}"),
+            retry_after: None,
+        }
+    }
+}
+
+impl From<anyhow::Error> for StepError {
+    fn from(e: anyhow::Error) -> Self {
+        StepError::Retry {
+            message: format!("{e:#}"),
+            retry_after: None,
+        }
+    }
+}
+
+impl From<RemoteError> for StepError {
+    fn from(e: RemoteError) -> Self {
+        match e {
+            RemoteError::Retryable { retry_after, .. } => StepError::Retry {
+                message: e.to_string(),
+                retry_after,
+            },
+            RemoteError::Permanent { .. } => StepError::Permanent(e.to_string()),
+        }
+    }
+}
+
+/// The backoff between job attempts: 1 s doubling to 5 min, full jitter.
+const JOB_BACKOFF: RetryPolicy = RetryPolicy {
+    max_attempts: u32::MAX,
+    base: Duration::from_secs(1),
+    max: Duration::from_secs(300),
+};
+
+/// Turn a step's outcome into what apalis should record (see the module doc).
+async fn finish(
+    app: &App,
+    queue: &str,
+    task_id: Option<&apalis::prelude::TaskId>,
+    attempt: usize,
+    outcome: Result<(), StepError>,
+) -> Result<(), BoxDynError> {
+    match outcome {
+        Ok(()) => Ok(()),
+        Err(StepError::Retry {
+            message,
+            retry_after,
+        }) => {
+            let delay = JOB_BACKOFF.delay(attempt.saturating_sub(1) as u32, retry_after);
+            if let Some(id) = task_id {
+                if let Err(e) = crate::jobs_api::delay(&app.store, &id.to_string(), delay).await {
+                    tracing::warn!(queue, error = %e, "could not delay the retry");
+                }
+            }
+            tracing::warn!(queue, attempt, delay_ms = delay.as_millis() as u64, error = %message, "job step failed; will retry");
+            Err(message.into())
+        }
+        Err(StepError::Permanent(message)) => {
+            tracing::warn!(queue, attempt, error = %message, "job step failed permanently");
+            Err(AbortError::new(message).into())
+        }
+    }
+}

@@ -1,9 +1,10 @@
 //! RouteOrder: pick a warehouse, reserve stock, create the shipment
 //! (`Store::route_order`, one transaction, guarded: running it twice or
-//! concurrently changes nothing the first run did not).
+//! concurrently changes nothing the first run did not), then enqueue BuyLabel.
 
 use crate::app::App;
 use apalis::prelude::{BoxDynError, Data};
+use orderhub_core::store::RouteOutcome;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -16,5 +17,13 @@ pub struct RouteOrder {
 pub async fn route_order(job: RouteOrder, app: Data<Arc<App>>) -> Result<(), BoxDynError> {
     let outcome = app.store.route_order(job.order_id).await?;
     tracing::info!(order_id = job.order_id, outcome = ?outcome, "route order");
+    if let RouteOutcome::Routed { shipment_id, .. } = outcome {
+        // After the commit; a crash right here is covered by the scheduler's
+        // sweep of shipments left `created`.
+        app.queue
+            .buy_label
+            .push(super::BuyLabel { shipment_id })
+            .await?;
+    }
     Ok(())
 }

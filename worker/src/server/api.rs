@@ -22,6 +22,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/api/jobs/{id}", get(show_job))
         .route("/api/jobs/{id}/retry", post(retry_job))
         .route("/api/jobs/{id}/cancel", post(cancel_job))
+        .route("/api/openapi.json", get(super::openapi::document))
 }
 
 /// Proof that the request carried the ops token.
@@ -49,10 +50,33 @@ impl FromRequestParts<Arc<App>> for Authorized {
     }
 }
 
+/// Text that reaches the store as a parameter. PostgreSQL text cannot hold
+/// NUL, so such input is a 400 here instead of a store error (503) there.
+fn no_nul(name: &str, value: Option<&str>) -> Result<(), ApiError> {
+    match value {
+        Some(v) if v.contains('\0') => Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("{name} must not contain NUL"),
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/channels",
+    tag = "ops",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Every channel with its sync health", body = super::openapi::ChannelList),
+        (status = 401, description = "Missing or wrong bearer token", body = super::openapi::ErrorBody),
+        (status = 503, description = "The store is unavailable", body = super::openapi::ErrorBody),
+    )
+)]
 async fn channels(
     _: Authorized,
     State(app): State<Arc<App>>,
@@ -69,12 +93,31 @@ struct OrdersQuery {
     limit: Option<u64>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/orders",
+    tag = "ops",
+    security(("bearer" = [])),
+    params(
+        ("channel" = Option<String>, Query, description = "Only this channel's orders (the channel id)"),
+        ("status" = inline(Option<super::openapi::OrderStatusName>), Query, description = "Only orders in this status"),
+        ("after" = Option<i64>, Query, description = "Orders with an id greater than this: the previous page's `next_after`"),
+        ("limit" = Option<u64>, Query, description = "Page size: 100 by default, at most 1000"),
+    ),
+    responses(
+        (status = 200, description = "A page of orders by ascending id", body = super::openapi::OrderList),
+        (status = 400, description = "Unknown status, a parameter of the wrong type, or NUL in a text parameter", body = super::openapi::ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token", body = super::openapi::ErrorBody),
+        (status = 503, description = "The store is unavailable", body = super::openapi::ErrorBody),
+    )
+)]
 async fn list_orders(
     _: Authorized,
     State(app): State<Arc<App>>,
     q: Result<Query<OrdersQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Query(q) = q.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
+    no_nul("channel", q.channel.as_deref())?;
     let status = match q.status.as_deref() {
         None => None,
         Some(s) => Some(
@@ -111,6 +154,20 @@ async fn list_orders(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/orders/{id}",
+    tag = "ops",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "The order's orderhub id")),
+    responses(
+        (status = 200, description = "The order as stored, with its lines", body = super::openapi::StoredOrder),
+        (status = 400, description = "The id is not an integer", body = super::openapi::ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token", body = super::openapi::ErrorBody),
+        (status = 404, description = "No such order", body = super::openapi::ErrorBody),
+        (status = 503, description = "The store is unavailable", body = super::openapi::ErrorBody),
+    )
+)]
 async fn show_order(
     _: Authorized,
     State(app): State<Arc<App>>,
@@ -131,12 +188,32 @@ struct JobsQuery {
     limit: Option<u64>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/jobs",
+    tag = "ops",
+    security(("bearer" = [])),
+    params(
+        ("queue" = Option<String>, Query, description = "Only jobs of this queue (job type)"),
+        ("status" = inline(Option<super::openapi::JobStatusName>), Query, description = "Only jobs in this status"),
+        ("channel" = Option<String>, Query, description = "Only jobs whose arguments name this channel"),
+        ("limit" = Option<u64>, Query, description = "At most this many jobs: 100 by default, 1 to 1000"),
+    ),
+    responses(
+        (status = 200, description = "Jobs, newest first; failed ones stay until retried", body = super::openapi::JobList),
+        (status = 400, description = "Unknown status, a parameter of the wrong type, or NUL in a text parameter", body = super::openapi::ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token", body = super::openapi::ErrorBody),
+        (status = 503, description = "The store is unavailable", body = super::openapi::ErrorBody),
+    )
+)]
 async fn list_jobs(
     _: Authorized,
     State(app): State<Arc<App>>,
     q: Result<Query<JobsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Query(q) = q.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
+    no_nul("queue", q.queue.as_deref())?;
+    no_nul("channel", q.channel.as_deref())?;
     if let Some(s) = &q.status {
         if !jobs_api::STATUSES.contains(&s.as_str()) {
             return Err(ApiError(
@@ -155,22 +232,54 @@ async fn list_jobs(
     Ok(Json(serde_json::json!({ "jobs": jobs })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/jobs/{id}",
+    tag = "ops",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The job id")),
+    responses(
+        (status = 200, description = "The job", body = super::openapi::Job),
+        (status = 400, description = "The id is not a valid job id (not UTF-8, or NUL)"),
+        (status = 401, description = "Missing or wrong bearer token", body = super::openapi::ErrorBody),
+        (status = 404, description = "No such job", body = super::openapi::ErrorBody),
+        (status = 503, description = "The store is unavailable", body = super::openapi::ErrorBody),
+    )
+)]
 async fn show_job(
     _: Authorized,
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
 ) -> Result<Json<jobs_api::JobRow>, ApiError> {
+    no_nul("id", Some(&id))?;
     match jobs_api::get(&app.store, &id).await? {
         Some(j) => Ok(Json(j)),
         None => Err(ApiError(StatusCode::NOT_FOUND, "no such job".into())),
     }
 }
 
+/// Make a failed or cancelled job due now with fresh attempts.
+#[utoipa::path(
+    post,
+    path = "/api/jobs/{id}/retry",
+    tag = "ops",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The job id")),
+    responses(
+        (status = 200, description = "The job is pending again", body = super::openapi::JobAction),
+        (status = 400, description = "The id is not a valid job id (not UTF-8, or NUL)"),
+        (status = 401, description = "Missing or wrong bearer token", body = super::openapi::ErrorBody),
+        (status = 404, description = "No such job", body = super::openapi::ErrorBody),
+        (status = 409, description = "The job is neither Failed nor Killed", body = super::openapi::ErrorBody),
+        (status = 503, description = "The store is unavailable", body = super::openapi::ErrorBody),
+    )
+)]
 async fn retry_job(
     _: Authorized,
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    no_nul("id", Some(&id))?;
     job_action(
         &app,
         &id,
@@ -180,11 +289,28 @@ async fn retry_job(
     .await
 }
 
+/// Cancel a job that is not running; it stays listed as `Killed`.
+#[utoipa::path(
+    post,
+    path = "/api/jobs/{id}/cancel",
+    tag = "ops",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The job id")),
+    responses(
+        (status = 200, description = "The job is cancelled", body = super::openapi::JobAction),
+        (status = 400, description = "The id is not a valid job id (not UTF-8, or NUL)"),
+        (status = 401, description = "Missing or wrong bearer token", body = super::openapi::ErrorBody),
+        (status = 404, description = "No such job", body = super::openapi::ErrorBody),
+        (status = 409, description = "The job is neither Pending nor Failed", body = super::openapi::ErrorBody),
+        (status = 503, description = "The store is unavailable", body = super::openapi::ErrorBody),
+    )
+)]
 async fn cancel_job(
     _: Authorized,
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    no_nul("id", Some(&id))?;
     job_action(
         &app,
         &id,

@@ -1,6 +1,7 @@
 //! The HTTP server: channel webhooks, the ops API and health.
 
 mod api;
+pub mod openapi;
 pub mod webhooks;
 
 use crate::app::App;
@@ -16,6 +17,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route(
             "/webhooks/channels/{channel_id}",
             post(webhooks::channel_webhook),
+        )
+        .route(
+            "/webhooks/carriers/{carrier_id}",
+            post(webhooks::carrier_webhook),
         )
         .merge(api::routes())
         .with_state(app)

@@ -95,7 +95,7 @@ pub async fn apply(
 pub async fn sweep_unapplied(app: &App, grace: chrono::Duration) -> Result<usize, sea_orm::DbErr> {
     let rows = app
         .store
-        .unapplied_webhooks(chrono::Utc::now() - grace, 100)
+        .unapplied_webhooks("channel", chrono::Utc::now() - grace, 100)
         .await?;
     let mut applied = 0;
     for row in rows {
@@ -106,4 +106,79 @@ pub async fn sweep_unapplied(app: &App, grace: chrono::Duration) -> Result<usize
         applied += 1;
     }
     Ok(applied)
+}
+
+/// `POST /webhooks/carriers/{carrier_id}` (invariant 6): the signature is
+/// checked on the raw bytes (401 when missing or wrong), the event is stored
+/// in the inbox, deduplicated by the carrier's event id, before the 200; then
+/// ApplyTrackingEvent does the rest. A replay is acknowledged and ignored.
+pub async fn carrier_webhook(
+    State(app): State<Arc<App>>,
+    Path(carrier_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let Some(carrier) = app.carriers.get(&carrier_id) else {
+        return Err(ApiError(StatusCode::NOT_FOUND, "unknown carrier".into()));
+    };
+    let verified = carrier
+        .connector
+        .verify_webhook(&headers, &body)
+        .map_err(|e| {
+            tracing::warn!(carrier = %carrier_id, reason = %e, "carrier webhook rejected");
+            ApiError(StatusCode::UNAUTHORIZED, e.to_string())
+        })?;
+    let Ok(text) = std::str::from_utf8(&body) else {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "body is not UTF-8".into(),
+        ));
+    };
+    let Some(inbox_id) = app
+        .store
+        .insert_webhook(
+            "carrier",
+            &carrier_id,
+            &verified.delivery_id,
+            &verified.topic,
+            text,
+        )
+        .await?
+    else {
+        tracing::info!(carrier = %carrier_id, delivery = %verified.delivery_id, "duplicate carrier event ignored");
+        return Ok((
+            StatusCode::OK,
+            Json(serde_json::json!({ "status": "duplicate" })),
+        ));
+    };
+    // Stored: from here on the event is not lost. If the enqueue fails, the
+    // scheduler's sweep enqueues it later.
+    if let Err(e) = app
+        .queue
+        .tracking_event
+        .push(crate::jobs::ApplyTrackingEvent { inbox_id })
+        .await
+    {
+        tracing::warn!(carrier = %carrier_id, inbox_id, error = %e, "enqueue failed; the sweep will apply it");
+    }
+    Ok((
+        StatusCode::OK,
+        Json(serde_json::json!({ "status": "accepted" })),
+    ))
+}
+
+/// Carrier events stored more than `grace` ago and not applied: enqueue
+/// ApplyTrackingEvent again (it does nothing for rows applied meanwhile).
+pub async fn sweep_carrier_events(app: &App, grace: chrono::Duration) -> anyhow::Result<usize> {
+    let rows = app
+        .store
+        .unapplied_webhooks("carrier", chrono::Utc::now() - grace, 100)
+        .await?;
+    for row in &rows {
+        app.queue
+            .tracking_event
+            .push(crate::jobs::ApplyTrackingEvent { inbox_id: row.id })
+            .await?;
+    }
+    Ok(rows.len())
 }

@@ -7,24 +7,31 @@
 //!   holds its cost; a `THROTTLED` error (HTTP 200) becomes a retryable error with
 //!   the same wait as `Retry-After`, so the shared client retries it.
 //! - Tracking goes back through fulfillment orders and `fulfillmentCreate`.
+//! - Carrier status changes go back as `fulfillmentEventCreate` on the fulfillment
+//!   that carries the tracking number, once per status: the fulfillment's
+//!   `displayStatus` and latest events are read first, and the mutation is sent
+//!   without blind retries (a lost answer is followed by a fresh read), so a retry
+//!   does not add a second event.
 //! - Webhooks: base64 HMAC-SHA256 of the raw body with the app secret.
 
 use super::cost::{self, MAX_SINGLE_QUERY_COST};
 use super::mapping::{self, external_id_of};
 use super::wire::{
-    error_codes, error_text, FulfillmentCreateData, FulfillmentInput,
-    FulfillmentOrderLineItemsInput, GraphqlResponse, OrderFulfillmentData, OrderFulfillmentNode,
-    OrderLineItemsData, OrdersData, QueryCost, ThrottleStatus, TrackingInfo,
+    error_codes, error_text, FulfillmentCreateData, FulfillmentEventCreateData,
+    FulfillmentEventInput, FulfillmentInput, FulfillmentNode, FulfillmentOrderLineItemsInput,
+    GraphqlResponse, OrderFulfillmentData, OrderFulfillmentEventsData, OrderFulfillmentNode,
+    OrderLineItemsData, OrdersData, QueryCost, ThrottleStatus, TrackingInfo, UserError,
 };
-use crate::http::{HttpClient, RawResponse, RemoteError};
+use crate::http::{HttpClient, RawResponse, RemoteError, RetryPolicy};
 use crate::marketplace::{
-    ChannelSetup, Marketplace, OrderPage, TrackingPush, VerifiedWebhook, WebhookError,
+    ChannelSetup, DeliveryStatusPush, Marketplace, OrderPage, TrackingPush, VerifiedWebhook,
+    WebhookError,
 };
 use async_trait::async_trait;
 use base64::Engine;
 use chrono::{DateTime, SecondsFormat, Utc};
 use hmac::{Hmac, Mac};
-use orderhub_core::{Order, Quarantined};
+use orderhub_core::{Order, Quarantined, TrackingStatus};
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use sha2::Sha256;
@@ -118,6 +125,35 @@ pub const FULFILLMENT_CREATE_MUTATION: &str = r#"mutation FulfillmentCreate($ful
     userErrors { field message }
   }
 }"#;
+
+/// An order's fulfillments with their display status and latest events, to find
+/// the one carrying a tracking number and see how far it has got.
+pub const ORDER_FULFILLMENT_EVENTS_QUERY: &str = r#"query OrderFulfillmentEvents($id: ID!) {
+  order(id: $id) {
+    fulfillments(first: 10) {
+      id
+      status
+      displayStatus
+      trackingInfo(first: 5) { number }
+      events(first: 10, sortKey: HAPPENED_AT, reverse: true) { nodes { id status happenedAt } }
+    }
+  }
+}"#;
+
+pub const FULFILLMENT_EVENT_CREATE_MUTATION: &str = r#"mutation FulfillmentEventCreate($fulfillmentEvent: FulfillmentEventInput!) {
+  fulfillmentEventCreate(fulfillmentEvent: $fulfillmentEvent) {
+    fulfillmentEvent { id status happenedAt }
+    userErrors { field message }
+  }
+}"#;
+
+/// Rounds of "read the fulfillment, send the event once" before giving up with
+/// the last retryable error, and the pause between them.
+const EVENT_PUSH_RETRY: RetryPolicy = RetryPolicy {
+    max_attempts: 6,
+    base: Duration::from_millis(200),
+    max: Duration::from_secs(5),
+};
 
 /// A secret that never prints.
 #[derive(Clone)]
@@ -414,11 +450,36 @@ impl ShopifyConnector {
         query: &'static str,
         variables: Value,
     ) -> Result<T, RemoteError> {
+        self.graphql_via(&self.http, op, query, variables).await
+    }
+
+    /// One GraphQL call sent at most once (no retry in the shared client): for a
+    /// mutation that must not be repeated blindly when its answer is lost.
+    async fn graphql_once<T: DeserializeOwned>(
+        &self,
+        op: &'static str,
+        query: &'static str,
+        variables: Value,
+    ) -> Result<T, RemoteError> {
+        let once = self.http.clone().with_retry_policy(RetryPolicy {
+            max_attempts: 1,
+            ..RetryPolicy::default()
+        });
+        self.graphql_via(&once, op, query, variables).await
+    }
+
+    async fn graphql_via<T: DeserializeOwned>(
+        &self,
+        client: &HttpClient,
+        op: &'static str,
+        query: &'static str,
+        variables: Value,
+    ) -> Result<T, RemoteError> {
         let estimate = cost::query_cost(query, &variables).unwrap_or(0) as f64;
         self.wait_for_budget(op, estimate).await;
         let body = json!({ "query": query, "variables": variables, "operationName": op });
         let token = self.access_token.0.as_str();
-        self.http
+        client
             .execute(
                 |c| {
                     c.post(&self.endpoint)
@@ -498,6 +559,183 @@ impl ShopifyConnector {
         data.order
             .ok_or_else(|| RemoteError::permanent(format!("Shopify has no order {order_gid}")))
     }
+
+    /// The order's fulfillments with `displayStatus` and their latest events.
+    async fn fulfillment_events(
+        &self,
+        order_gid: &str,
+    ) -> Result<Vec<FulfillmentNode>, RemoteError> {
+        let data: OrderFulfillmentEventsData = self
+            .graphql(
+                "OrderFulfillmentEvents",
+                ORDER_FULFILLMENT_EVENTS_QUERY,
+                json!({"id": order_gid}),
+            )
+            .await?;
+        data.order
+            .map(|o| o.fulfillments)
+            .ok_or_else(|| RemoteError::permanent(format!("Shopify has no order {order_gid}")))
+    }
+
+    /// `fulfillmentEventCreate`, sent once; user errors are permanent.
+    async fn create_fulfillment_event(
+        &self,
+        input: &FulfillmentEventInput,
+    ) -> Result<(), RemoteError> {
+        let data: FulfillmentEventCreateData = self
+            .graphql_once(
+                "FulfillmentEventCreate",
+                FULFILLMENT_EVENT_CREATE_MUTATION,
+                json!({ "fulfillmentEvent": input }),
+            )
+            .await?;
+        let payload = data
+            .fulfillment_event_create
+            .ok_or_else(|| RemoteError::permanent("fulfillmentEventCreate returned nothing"))?;
+        if payload.user_errors.is_empty() && payload.fulfillment_event.is_some() {
+            return Ok(());
+        }
+        Err(RemoteError::permanent(format!(
+            "fulfillmentEventCreate {} for {} refused: {}",
+            input.status,
+            input.fulfillment_id,
+            user_error_text(&payload.user_errors)
+        )))
+    }
+}
+
+/// A push's order id as a Shopify order gid (numeric legacy ids are accepted).
+fn order_gid(external_id: &str) -> Result<String, RemoteError> {
+    let id = external_id.trim();
+    if id.starts_with("gid://") {
+        Ok(id.to_string())
+    } else if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(format!("gid://shopify/Order/{id}"))
+    } else {
+        Err(RemoteError::permanent(format!(
+            "`{id}` is not a Shopify order id"
+        )))
+    }
+}
+
+fn user_error_text(errors: &[UserError]) -> String {
+    if errors.is_empty() {
+        return "no fulfillment event and no user error".to_string();
+    }
+    errors
+        .iter()
+        .map(|e| match &e.field {
+            Some(f) if !f.is_empty() => format!("{}: {}", f.join("."), e.message),
+            _ => e.message.clone(),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The `FulfillmentEventStatus` Shopify records for a carrier tracking status;
+/// `None` where Shopify has no equivalent (nothing is pushed then).
+///
+/// - `pre_transit` (label created, no carrier scan yet) is `LABEL_PURCHASED`;
+/// - `return_to_sender` has no value of its own in the 2025-10 enum (the
+///   delivery failed): `FAILURE`, with a message saying so;
+/// - `cancelled` (the label or tracker was cancelled) is not a delivery event:
+///   Shopify cancels a fulfillment with `fulfillmentCancel`, not with an event;
+/// - `unknown` and `error` say nothing about the parcel.
+pub fn fulfillment_event_status(status: TrackingStatus) -> Option<&'static str> {
+    match status {
+        TrackingStatus::PreTransit => Some("LABEL_PURCHASED"),
+        TrackingStatus::InTransit => Some("IN_TRANSIT"),
+        TrackingStatus::OutForDelivery => Some("OUT_FOR_DELIVERY"),
+        TrackingStatus::AvailableForPickup => Some("READY_FOR_PICKUP"),
+        TrackingStatus::Delivered => Some("DELIVERED"),
+        TrackingStatus::ReturnToSender | TrackingStatus::Failure => Some("FAILURE"),
+        TrackingStatus::Unknown | TrackingStatus::Cancelled | TrackingStatus::Error => None,
+    }
+}
+
+/// How far along a `FulfillmentEventStatus` or `FulfillmentDisplayStatus` says
+/// a parcel is, on the scale of [`TrackingStatus::rank`]; `None` for values that
+/// say nothing about progress (FULFILLED, MARKED_AS_FULFILLED, SUBMITTED,
+/// DELAYED, LABEL_VOIDED, CANCELED, and anything newer).
+pub fn shopify_status_rank(status: &str) -> Option<u8> {
+    Some(match status {
+        "LABEL_PURCHASED" | "LABEL_PRINTED" | "CONFIRMED" => 1,
+        "CARRIER_PICKED_UP" | "IN_TRANSIT" => 2,
+        "OUT_FOR_DELIVERY" | "ATTEMPTED_DELIVERY" => 3,
+        "READY_FOR_PICKUP" => 4,
+        "DELIVERED" | "PICKED_UP" | "FAILURE" | "NOT_DELIVERED" => 5,
+        _ => return None,
+    })
+}
+
+fn carries_number(f: &FulfillmentNode, number: &str) -> bool {
+    f.tracking_info.iter().any(|t| {
+        t.number
+            .as_deref()
+            .is_some_and(|n| n.trim().eq_ignore_ascii_case(number))
+    })
+}
+
+fn is_cancelled(f: &FulfillmentNode) -> bool {
+    f.status.as_deref() == Some("CANCELLED") || f.display_status.as_deref() == Some("CANCELED")
+}
+
+/// Whether the fulfillment already shows `target` or a later status, by its
+/// `displayStatus` or one of its (latest) events.
+fn already_at_or_past(f: &FulfillmentNode, target: &str) -> bool {
+    let events = f
+        .events
+        .as_ref()
+        .map(|c| c.nodes.as_slice())
+        .unwrap_or_default();
+    if events.iter().any(|e| e.status == target) || f.display_status.as_deref() == Some(target) {
+        return true;
+    }
+    let Some(want) = shopify_status_rank(target) else {
+        return false;
+    };
+    let shown = events
+        .iter()
+        .filter_map(|e| shopify_status_rank(&e.status))
+        .chain(f.display_status.as_deref().and_then(shopify_status_rank))
+        .max();
+    shown.is_some_and(|r| r >= want)
+}
+
+/// The fulfillments (ids) carrying `number` that still need the `target` event.
+/// No live fulfillment with that number is a permanent error.
+fn fulfillments_needing_event(
+    order_gid: &str,
+    fulfillments: &[FulfillmentNode],
+    number: &str,
+    target: &str,
+) -> Result<Vec<String>, RemoteError> {
+    let carrying: Vec<&FulfillmentNode> = fulfillments
+        .iter()
+        .filter(|f| carries_number(f, number))
+        .collect();
+    let live: Vec<&FulfillmentNode> = carrying
+        .iter()
+        .copied()
+        .filter(|f| !is_cancelled(f))
+        .collect();
+    if live.is_empty() {
+        let why = if carrying.is_empty() {
+            "no fulfillment carries"
+        } else {
+            "the only fulfillment carrying it is cancelled, for"
+        };
+        return Err(RemoteError::permanent(format!(
+            "order {order_gid}: {why} tracking number {number}; push the tracking first"
+        )));
+    }
+    live.into_iter()
+        .filter(|f| !already_at_or_past(f, target))
+        .map(|f| {
+            f.id.clone()
+                .ok_or_else(|| RemoteError::permanent("Shopify fulfillment without id"))
+        })
+        .collect()
 }
 
 /// How long until the bucket holds the cost of the throttled query.
@@ -703,16 +941,7 @@ impl Marketplace for ShopifyConnector {
         if number.is_empty() {
             return Err(RemoteError::permanent("empty tracking number"));
         }
-        let id = push.order_external_id.trim();
-        let order_gid = if id.starts_with("gid://") {
-            id.to_string()
-        } else if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) {
-            format!("gid://shopify/Order/{id}")
-        } else {
-            return Err(RemoteError::permanent(format!(
-                "`{id}` is not a Shopify order id"
-            )));
-        };
+        let order_gid = order_gid(&push.order_external_id)?;
         let state = self.fulfillment_state(&order_gid).await?;
         let open = open_fulfillment_orders(&state);
         if open.is_empty() {
@@ -756,18 +985,65 @@ impl Marketplace for ShopifyConnector {
         if open_fulfillment_orders(&state).is_empty() && already_has_tracking(&state, number) {
             return Ok(());
         }
-        let messages = payload
-            .user_errors
-            .iter()
-            .map(|e| match &e.field {
-                Some(f) if !f.is_empty() => format!("{}: {}", f.join("."), e.message),
-                _ => e.message.clone(),
-            })
-            .collect::<Vec<_>>()
-            .join("; ");
+        let messages = user_error_text(&payload.user_errors);
         Err(RemoteError::permanent(format!(
             "fulfillmentCreate for {order_gid} refused: {messages}"
         )))
+    }
+
+    /// `fulfillmentEventCreate` on each fulfillment carrying the tracking number,
+    /// unless it already shows that status or a later one. Each round reads the
+    /// fulfillments first and sends the mutation once, so an attempt whose answer
+    /// was lost is seen on the next read instead of being repeated.
+    async fn push_delivery_status(&self, push: &DeliveryStatusPush) -> Result<(), RemoteError> {
+        let Some(target) = fulfillment_event_status(push.status) else {
+            tracing::debug!(
+                channel = %self.channel_id,
+                status = %push.status,
+                "no Shopify fulfillment event for this tracking status; nothing pushed"
+            );
+            return Ok(());
+        };
+        let number = push.tracking_number.trim();
+        if number.is_empty() {
+            return Err(RemoteError::permanent("empty tracking number"));
+        }
+        let order_gid = order_gid(&push.order_external_id)?;
+        let message = (push.status == TrackingStatus::ReturnToSender)
+            .then(|| "Returned to sender".to_string());
+        let happened_at = push.happened_at.to_rfc3339_opts(SecondsFormat::Secs, true);
+        let mut round = 0;
+        loop {
+            let fulfillments = self.fulfillment_events(&order_gid).await?;
+            let pending = fulfillments_needing_event(&order_gid, &fulfillments, number, target)?;
+            let mut lost = None;
+            for fulfillment_id in pending {
+                let input = FulfillmentEventInput {
+                    fulfillment_id,
+                    status: target.to_string(),
+                    happened_at: happened_at.clone(),
+                    message: message.clone(),
+                };
+                match self.create_fulfillment_event(&input).await {
+                    Ok(()) => {}
+                    Err(e) if e.is_retryable() => {
+                        lost = Some(e);
+                        break;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            let Some(err) = lost else {
+                return Ok(());
+            };
+            round += 1;
+            if round >= EVENT_PUSH_RETRY.max_attempts {
+                return Err(err);
+            }
+            let delay = EVENT_PUSH_RETRY.delay(round - 1, err.retry_after());
+            tracing::debug!(channel = %self.channel_id, round, delay_ms = delay.as_millis() as u64, error = %err, "fulfillmentEventCreate unanswered; reading again before another attempt");
+            tokio::time::sleep(delay).await;
+        }
     }
 }
 
@@ -920,6 +1196,100 @@ mod tests {
             .unwrap_err();
         assert_eq!(q.external_id.as_deref(), Some("77"));
         assert!(q.reason.contains("created_at"), "{}", q.reason);
+    }
+
+    #[test]
+    fn tracking_statuses_map_to_fulfillment_event_statuses() {
+        // Every value sent is in the 2025-10 FulfillmentEventStatus enum.
+        let documented = [
+            "ATTEMPTED_DELIVERY",
+            "CARRIER_PICKED_UP",
+            "CONFIRMED",
+            "DELAYED",
+            "DELIVERED",
+            "FAILURE",
+            "IN_TRANSIT",
+            "LABEL_PRINTED",
+            "LABEL_PURCHASED",
+            "OUT_FOR_DELIVERY",
+            "READY_FOR_PICKUP",
+        ];
+        for s in TrackingStatus::ALL {
+            match fulfillment_event_status(s) {
+                Some(e) => {
+                    assert!(documented.contains(&e), "{s} -> {e}");
+                    // Shopify's progress matches orderhub's, so "at or past" agrees.
+                    assert_eq!(shopify_status_rank(e), Some(s.rank()), "{s} -> {e}");
+                }
+                None => assert!(
+                    matches!(
+                        s,
+                        TrackingStatus::Unknown | TrackingStatus::Error | TrackingStatus::Cancelled
+                    ),
+                    "{s}"
+                ),
+            }
+        }
+        assert_eq!(
+            fulfillment_event_status(TrackingStatus::Delivered),
+            Some("DELIVERED")
+        );
+        assert_eq!(shopify_status_rank("FULFILLED"), None);
+        assert_eq!(shopify_status_rank("DELAYED"), None);
+    }
+
+    #[test]
+    fn the_fulfillment_carrying_the_number_is_picked() {
+        let node = |id: &str, status: &str, display: &str, number: &str, events: Value| {
+            serde_json::from_value::<FulfillmentNode>(json!({
+                "id": id, "status": status, "displayStatus": display,
+                "trackingInfo": [{"number": number}],
+                "events": {"nodes": events},
+            }))
+            .unwrap()
+        };
+        let fs = vec![
+            node(
+                "gid://shopify/Fulfillment/1",
+                "CANCELLED",
+                "CANCELED",
+                "AAA",
+                json!([]),
+            ),
+            node(
+                "gid://shopify/Fulfillment/2",
+                "SUCCESS",
+                "FULFILLED",
+                "AAA",
+                json!([]),
+            ),
+            node(
+                "gid://shopify/Fulfillment/3",
+                "SUCCESS",
+                "IN_TRANSIT",
+                "BBB",
+                json!([{"id": "gid://shopify/FulfillmentEvent/9", "status": "IN_TRANSIT", "happenedAt": "2025-10-01T00:00:00Z"}]),
+            ),
+        ];
+        let o = "gid://shopify/Order/1";
+        assert_eq!(
+            fulfillments_needing_event(o, &fs, "aaa", "IN_TRANSIT").unwrap(),
+            vec!["gid://shopify/Fulfillment/2".to_string()]
+        );
+        assert!(fulfillments_needing_event(o, &fs, "BBB", "IN_TRANSIT")
+            .unwrap()
+            .is_empty());
+        assert!(fulfillments_needing_event(o, &fs, "BBB", "LABEL_PURCHASED")
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            fulfillments_needing_event(o, &fs, "BBB", "DELIVERED").unwrap(),
+            vec!["gid://shopify/Fulfillment/3".to_string()]
+        );
+        let err = fulfillments_needing_event(o, &fs[..1], "AAA", "DELIVERED").unwrap_err();
+        assert!(err.to_string().contains("cancelled"), "{err}");
+        let err = fulfillments_needing_event(o, &fs, "CCC", "DELIVERED").unwrap_err();
+        assert!(!err.is_retryable());
     }
 
     #[test]

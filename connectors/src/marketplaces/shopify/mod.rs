@@ -1,5 +1,6 @@
 //! Shopify: orders through the GraphQL Admin API, tracking back through
-//! fulfillment orders (`fulfillmentCreate`), order webhooks signed with
+//! fulfillment orders (`fulfillmentCreate`), carrier status changes back as
+//! fulfillment events (`fulfillmentEventCreate`), order webhooks signed with
 //! `X-Shopify-Hmac-Sha256`.
 //!
 //! Declares: kind `shopify`; secrets `access_token` (sent as

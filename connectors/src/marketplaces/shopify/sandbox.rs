@@ -5,8 +5,10 @@
 //! `X-Shopify-Access-Token`, served by async-graphql with Shopify's names for the
 //! subset the connector uses: `orders` (first/after/query/sortKey/reverse, search
 //! filters `updated_at:>=`, `updated_at:>`, `created_at:>=` …), `order(id:)`,
-//! `Order.lineItems`, `Order.fulfillmentOrders`, `Order.fulfillments` and the
-//! `fulfillmentCreate` mutation. Every answer carries `extensions.cost` from a
+//! `Order.lineItems`, `Order.fulfillmentOrders`, `Order.fulfillments` (with
+//! `Fulfillment.displayStatus` and `Fulfillment.events`) and the
+//! `fulfillmentCreate` and `fulfillmentEventCreate` mutations. Every answer
+//! carries `extensions.cost` from a
 //! leaky bucket charged with the calculated query cost ([`super::cost`]); an empty
 //! bucket answers 200 with a `THROTTLED` error, a query above 1,000 points
 //! `MAX_COST_EXCEEDED`, a wrong token 401 with Shopify's error body.
@@ -190,6 +192,123 @@ struct SFulfillment {
     id: u64,
     created_at: DateTime<Utc>,
     tracking: Vec<STracking>,
+    /// In the order they were created.
+    events: Vec<SEvent>,
+}
+
+impl SFulfillment {
+    /// The event that sets the display status: the one that happened last (the
+    /// later-created one on a tie).
+    fn latest_event(&self) -> Option<&SEvent> {
+        self.events.iter().max_by_key(|e| (e.happened_at, e.id))
+    }
+
+    /// `displayStatus`: the latest event's status, FULFILLED before any event.
+    fn display_status(&self) -> FulfillmentDisplayStatus {
+        self.latest_event()
+            .map(|e| e.status.display())
+            .unwrap_or(FulfillmentDisplayStatus::Fulfilled)
+    }
+
+    fn first_event_at(&self, status: FulfillmentEventStatus) -> Option<DateTime<Utc>> {
+        self.events
+            .iter()
+            .filter(|e| e.status == status)
+            .map(|e| e.happened_at)
+            .min()
+    }
+}
+
+/// `FulfillmentEventStatus` (2025-10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+enum FulfillmentEventStatus {
+    AttemptedDelivery,
+    CarrierPickedUp,
+    Confirmed,
+    Delayed,
+    Delivered,
+    Failure,
+    InTransit,
+    LabelPrinted,
+    LabelPurchased,
+    OutForDelivery,
+    ReadyForPickup,
+}
+
+impl FulfillmentEventStatus {
+    /// Shopify's name (`IN_TRANSIT`).
+    fn name(self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
+    }
+
+    fn display(self) -> FulfillmentDisplayStatus {
+        use FulfillmentDisplayStatus as D;
+        match self {
+            Self::AttemptedDelivery => D::AttemptedDelivery,
+            Self::CarrierPickedUp => D::CarrierPickedUp,
+            Self::Confirmed => D::Confirmed,
+            Self::Delayed => D::Delayed,
+            Self::Delivered => D::Delivered,
+            Self::Failure => D::Failure,
+            Self::InTransit => D::InTransit,
+            Self::LabelPrinted => D::LabelPrinted,
+            Self::LabelPurchased => D::LabelPurchased,
+            Self::OutForDelivery => D::OutForDelivery,
+            Self::ReadyForPickup => D::ReadyForPickup,
+        }
+    }
+}
+
+/// `FulfillmentDisplayStatus` (2025-10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+enum FulfillmentDisplayStatus {
+    AttemptedDelivery,
+    Canceled,
+    CarrierPickedUp,
+    Confirmed,
+    Delayed,
+    Delivered,
+    Failure,
+    Fulfilled,
+    InTransit,
+    LabelPrinted,
+    LabelPurchased,
+    LabelVoided,
+    MarkedAsFulfilled,
+    NotDelivered,
+    OutForDelivery,
+    PickedUp,
+    ReadyForPickup,
+    Submitted,
+}
+
+/// `FulfillmentEventSortKeys` (2025-10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+enum FulfillmentEventSortKeys {
+    HappenedAt,
+    Id,
+}
+
+/// One `FulfillmentEvent`, with the optional details `FulfillmentEventInput` takes.
+#[derive(Debug, Clone)]
+struct SEvent {
+    id: u64,
+    status: FulfillmentEventStatus,
+    happened_at: DateTime<Utc>,
+    created_at: DateTime<Utc>,
+    estimated_delivery_at: Option<DateTime<Utc>>,
+    message: Option<String>,
+    address1: Option<String>,
+    city: Option<String>,
+    province: Option<String>,
+    country: Option<String>,
+    zip: Option<String>,
+    latitude: Option<f64>,
+    longitude: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Serialize, Deserialize)]
@@ -308,6 +427,7 @@ struct Store {
     next_fo: u64,
     next_fo_line: u64,
     next_fulfillment: u64,
+    next_fulfillment_event: u64,
     bucket: Bucket,
 }
 
@@ -449,6 +569,11 @@ connection!(
     FulfillmentOrderLineItemConnection,
     FulfillmentOrderLineItemEdge,
     GFoLine
+);
+connection!(
+    FulfillmentEventConnection,
+    FulfillmentEventEdge,
+    GFulfillmentEvent
 );
 
 fn encode_cursor(id: u64, value: &str) -> String {
@@ -811,6 +936,100 @@ impl GFulfillment {
     async fn tracking_info(&self, first: Option<i32>) -> Vec<STracking> {
         let n = first.map(|n| n.max(0) as usize).unwrap_or(usize::MAX);
         self.0.tracking.iter().take(n).cloned().collect()
+    }
+    async fn display_status(&self) -> Option<FulfillmentDisplayStatus> {
+        Some(self.0.display_status())
+    }
+    async fn in_transit_at(&self) -> Option<DateTimeScalar> {
+        self.0
+            .first_event_at(FulfillmentEventStatus::InTransit)
+            .map(DateTimeScalar)
+    }
+    async fn delivered_at(&self) -> Option<DateTimeScalar> {
+        self.0
+            .first_event_at(FulfillmentEventStatus::Delivered)
+            .map(DateTimeScalar)
+    }
+    async fn estimated_delivery_at(&self) -> Option<DateTimeScalar> {
+        self.0
+            .events
+            .iter()
+            .rev()
+            .find_map(|e| e.estimated_delivery_at)
+            .map(DateTimeScalar)
+    }
+    #[allow(clippy::too_many_arguments)]
+    async fn events(
+        &self,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+        reverse: Option<bool>,
+        sort_key: Option<FulfillmentEventSortKeys>,
+    ) -> async_graphql::Result<FulfillmentEventConnection> {
+        let n = page_size(first, last)?;
+        if before.is_some() {
+            return Err(async_graphql::Error::new(
+                "`before` is not supported by this sandbox; page forward with `after`",
+            ));
+        }
+        let mut events = self.0.events.clone();
+        match sort_key.unwrap_or(FulfillmentEventSortKeys::Id) {
+            FulfillmentEventSortKeys::Id => events.sort_by_key(|e| e.id),
+            FulfillmentEventSortKeys::HappenedAt => events.sort_by_key(|e| (e.happened_at, e.id)),
+        }
+        if reverse.unwrap_or(false) {
+            events.reverse();
+        }
+        let items = events.into_iter().map(GFulfillmentEvent).collect();
+        paginate_by_index(items, n, after.as_deref()).map(Into::into)
+    }
+}
+
+#[derive(Clone)]
+struct GFulfillmentEvent(SEvent);
+
+#[Object(name = "FulfillmentEvent")]
+impl GFulfillmentEvent {
+    async fn id(&self) -> ID {
+        ID(format!("gid://shopify/FulfillmentEvent/{}", self.0.id))
+    }
+    async fn status(&self) -> FulfillmentEventStatus {
+        self.0.status
+    }
+    async fn happened_at(&self) -> DateTimeScalar {
+        DateTimeScalar(self.0.happened_at)
+    }
+    async fn created_at(&self) -> DateTimeScalar {
+        DateTimeScalar(self.0.created_at)
+    }
+    async fn estimated_delivery_at(&self) -> Option<DateTimeScalar> {
+        self.0.estimated_delivery_at.map(DateTimeScalar)
+    }
+    async fn message(&self) -> Option<&str> {
+        self.0.message.as_deref()
+    }
+    async fn address1(&self) -> Option<&str> {
+        self.0.address1.as_deref()
+    }
+    async fn city(&self) -> Option<&str> {
+        self.0.city.as_deref()
+    }
+    async fn province(&self) -> Option<&str> {
+        self.0.province.as_deref()
+    }
+    async fn country(&self) -> Option<&str> {
+        self.0.country.as_deref()
+    }
+    async fn zip(&self) -> Option<&str> {
+        self.0.zip.as_deref()
+    }
+    async fn latitude(&self) -> Option<f64> {
+        self.0.latitude
+    }
+    async fn longitude(&self) -> Option<f64> {
+        self.0.longitude
     }
 }
 
@@ -1178,6 +1397,29 @@ struct FulfillmentCreatePayload {
     user_errors: Vec<UserError>,
 }
 
+/// `FulfillmentEventInput`: every field Shopify documents for 2025-10.
+#[derive(InputObject)]
+struct FulfillmentEventInput {
+    fulfillment_id: ID,
+    status: FulfillmentEventStatus,
+    happened_at: Option<DateTimeScalar>,
+    estimated_delivery_at: Option<DateTimeScalar>,
+    message: Option<String>,
+    address1: Option<String>,
+    city: Option<String>,
+    province: Option<String>,
+    country: Option<String>,
+    zip: Option<String>,
+    latitude: Option<f64>,
+    longitude: Option<f64>,
+}
+
+#[derive(SimpleObject)]
+struct FulfillmentEventCreatePayload {
+    fulfillment_event: Option<GFulfillmentEvent>,
+    user_errors: Vec<UserError>,
+}
+
 fn user_error(field: &[&str], message: impl Into<String>) -> FulfillmentCreatePayload {
     FulfillmentCreatePayload {
         fulfillment: None,
@@ -1344,6 +1586,7 @@ impl MutationRoot {
             id: fulfillment_id,
             created_at: now_secs(),
             tracking: tracking.clone(),
+            events: Vec::new(),
         };
         order.fulfillments.push(created.clone());
         order.updated_at = bump(order.updated_at, None);
@@ -1366,6 +1609,76 @@ impl MutationRoot {
         });
         Ok(FulfillmentCreatePayload {
             fulfillment: Some(GFulfillment(created)),
+            user_errors: Vec::new(),
+        })
+    }
+
+    /// Adds an event to a fulfillment; it becomes the fulfillment's
+    /// `displayStatus` when it is the latest by `happenedAt`. The order's
+    /// `displayFulfillmentStatus` has no delivery values and stays as it is.
+    async fn fulfillment_event_create(
+        &self,
+        ctx: &Context<'_>,
+        fulfillment_event: FulfillmentEventInput,
+    ) -> async_graphql::Result<FulfillmentEventCreatePayload> {
+        let store = ctx.data::<SharedStore>()?;
+        let core = ctx.data::<Arc<SandboxCore>>()?;
+        let refuse = |message: String| FulfillmentEventCreatePayload {
+            fulfillment_event: None,
+            user_errors: vec![UserError {
+                field: Some(vec!["fulfillmentEvent".into(), "fulfillmentId".into()]),
+                message,
+            }],
+        };
+        let gid = fulfillment_event.fulfillment_id.as_str();
+        let Some(fulfillment_id) = gid
+            .strip_prefix("gid://shopify/Fulfillment/")
+            .and_then(|t| t.parse::<u64>().ok())
+        else {
+            return Ok(refuse(format!("Fulfillment {gid} does not exist.")));
+        };
+        let mut s = lock(store);
+        let event_id = s.next_fulfillment_event;
+        let Some((order_id, fulfillment)) = s.orders.values_mut().find_map(|o| {
+            let id = o.id;
+            o.fulfillments
+                .iter_mut()
+                .find(|f| f.id == fulfillment_id)
+                .map(|f| (id, f))
+        }) else {
+            return Ok(refuse(format!("Fulfillment {gid} does not exist.")));
+        };
+        let now = now_secs();
+        let input = fulfillment_event;
+        let event = SEvent {
+            id: event_id,
+            status: input.status,
+            happened_at: input.happened_at.map(|t| trunc_secs(t.0)).unwrap_or(now),
+            created_at: now,
+            estimated_delivery_at: input.estimated_delivery_at.map(|t| t.0),
+            message: input.message,
+            address1: input.address1,
+            city: input.city,
+            province: input.province,
+            country: input.country,
+            zip: input.zip,
+            latitude: input.latitude,
+            longitude: input.longitude,
+        };
+        fulfillment.events.push(event.clone());
+        s.next_fulfillment_event += 1;
+        drop(s);
+        core.record(|r| {
+            let key = order_id.to_string();
+            let mut list = r["fulfillment_events"][&key]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            list.push(json!(event.status.name()));
+            r["fulfillment_events"][&key] = Value::Array(list);
+        });
+        Ok(FulfillmentEventCreatePayload {
+            fulfillment_event: Some(GFulfillmentEvent(event)),
             user_errors: Vec::new(),
         })
     }
@@ -1634,6 +1947,7 @@ impl Store {
             next_fo: 5_001,
             next_fo_line: 70_001,
             next_fulfillment: 9_001,
+            next_fulfillment_event: 44_001,
             bucket: Bucket {
                 max: opts.bucket_size.max(1.0),
                 rate: opts.restore_rate.max(0.0),

@@ -2,11 +2,11 @@
 
 use super::*;
 use crate::http::{HttpClient, RetryPolicy};
-use crate::marketplace::{ChannelSetup, Marketplace, TrackingPush};
+use crate::marketplace::{ChannelSetup, DeliveryStatusPush, Marketplace, TrackingPush};
 use crate::sandbox::{serve, FaultConfig, Stats};
 use crate::RemoteError;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
-use orderhub_core::{Order, OrderStatus};
+use orderhub_core::{Order, OrderStatus, TrackingStatus};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -686,4 +686,345 @@ async fn timeouts_are_retried_until_the_page_arrives() {
     let (orders, bad, _) = fetch_all(&c, epoch()).await;
     assert!(bad.is_empty());
     assert_eq!(orders.len(), 20);
+}
+
+// ------------------------------------------------------------ delivery status
+
+const UPS_NUMBER: &str = "1Z999AA10123456784";
+
+/// Seed `count` orders and ship order 1001 with `UPS_NUMBER`.
+async fn shipped_env(count: u32) -> (Env, ShopifyConnector) {
+    let e = env(2000.0, 5000.0).await;
+    seed(&e.base, json!({ "count": count })).await;
+    let c = connector(&e.base);
+    c.push_tracking(&TrackingPush {
+        order_external_id: "1001".into(),
+        carrier: "UPS".into(),
+        tracking_number: UPS_NUMBER.into(),
+        tracking_url: None,
+        notify_customer: false,
+    })
+    .await
+    .unwrap();
+    (e, c)
+}
+
+fn delivery(
+    order: &str,
+    number: &str,
+    status: TrackingStatus,
+    minutes_ago: i64,
+) -> DeliveryStatusPush {
+    let at = Utc::now() - ChronoDuration::minutes(minutes_ago);
+    DeliveryStatusPush {
+        order_external_id: order.into(),
+        tracking_number: number.into(),
+        status,
+        happened_at: DateTime::from_timestamp(at.timestamp(), 0).unwrap(),
+    }
+}
+
+async fn gql(base: &str, query: &str, variables: Value) -> Value {
+    reqwest::Client::new()
+        .post(format!("{base}/admin/api/2025-10/graphql.json"))
+        .header(HEADER_ACCESS_TOKEN, TOKEN)
+        .json(&json!({ "query": query, "variables": variables }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// The order's first fulfillment as the connector reads it.
+async fn first_fulfillment(base: &str, order: &str) -> Value {
+    let v = gql(
+        base,
+        client::ORDER_FULFILLMENT_EVENTS_QUERY,
+        json!({ "id": format!("gid://shopify/Order/{order}") }),
+    )
+    .await;
+    v["data"]["order"]["fulfillments"][0].clone()
+}
+
+fn recorded_events(s: &Stats, order: &str) -> Value {
+    s.recorded["fulfillment_events"][order].clone()
+}
+
+#[tokio::test]
+async fn delivered_is_pushed_once_and_a_repeat_records_nothing() {
+    let (e, c) = shipped_env(1).await;
+    let push = delivery("1001", UPS_NUMBER, TrackingStatus::Delivered, 5);
+    c.push_delivery_status(&push).await.unwrap();
+    assert_eq!(
+        recorded_events(&stats(&e.base).await, "1001"),
+        json!(["DELIVERED"])
+    );
+    // The same push again (a retried job): read, seen, nothing sent.
+    let before = stats(&e.base).await.total_requests();
+    c.push_delivery_status(&push).await.unwrap();
+    let s = stats(&e.base).await;
+    assert_eq!(recorded_events(&s, "1001"), json!(["DELIVERED"]));
+    assert_eq!(s.total_requests(), before + 1, "only the read");
+
+    let f = first_fulfillment(&e.base, "1001").await;
+    assert_eq!(f["displayStatus"], "DELIVERED");
+    assert_eq!(f["status"], "SUCCESS");
+    let ev = &f["events"]["nodes"][0];
+    assert_eq!(ev["status"], "DELIVERED");
+    assert_eq!(
+        ev["happenedAt"],
+        push.happened_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    );
+    assert!(ev["id"]
+        .as_str()
+        .unwrap()
+        .starts_with("gid://shopify/FulfillmentEvent/"));
+    // Shopify's order-level status has no delivery values: still FULFILLED.
+    let o = gql(
+        &e.base,
+        "{ order(id: \"gid://shopify/Order/1001\") { displayFulfillmentStatus fulfillments(first: 1) { deliveredAt inTransitAt } } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(o["data"]["order"]["displayFulfillmentStatus"], "FULFILLED");
+    assert_eq!(
+        o["data"]["order"]["fulfillments"][0]["deliveredAt"],
+        ev["happenedAt"]
+    );
+    assert!(o["data"]["order"]["fulfillments"][0]["inTransitAt"].is_null());
+}
+
+#[tokio::test]
+async fn in_transit_then_delivered_are_recorded_in_order_and_late_news_is_dropped() {
+    let (e, c) = shipped_env(1).await;
+    c.push_delivery_status(&delivery("1001", UPS_NUMBER, TrackingStatus::InTransit, 60))
+        .await
+        .unwrap();
+    c.push_delivery_status(&delivery("1001", UPS_NUMBER, TrackingStatus::InTransit, 50))
+        .await
+        .unwrap();
+    c.push_delivery_status(&delivery("1001", UPS_NUMBER, TrackingStatus::Delivered, 10))
+        .await
+        .unwrap();
+    // A late "out for delivery" after delivery does not pull the parcel back.
+    c.push_delivery_status(&delivery(
+        "1001",
+        UPS_NUMBER,
+        TrackingStatus::OutForDelivery,
+        20,
+    ))
+    .await
+    .unwrap();
+    let s = stats(&e.base).await;
+    assert_eq!(
+        recorded_events(&s, "1001"),
+        json!(["IN_TRANSIT", "DELIVERED"])
+    );
+    let f = first_fulfillment(&e.base, "1001").await;
+    assert_eq!(f["displayStatus"], "DELIVERED");
+    // Newest first, as the connector asks (HAPPENED_AT, reverse).
+    let statuses: Vec<_> = f["events"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["status"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(statuses, ["DELIVERED", "IN_TRANSIT"]);
+    // Tracking numbers match whatever their case or surrounding spaces.
+    let c2 = connector(&e.base);
+    let lower = format!("  {}  ", UPS_NUMBER.to_lowercase());
+    c2.push_delivery_status(&delivery("1001", &lower, TrackingStatus::Delivered, 1))
+        .await
+        .unwrap();
+    assert_eq!(
+        recorded_events(&stats(&e.base).await, "1001"),
+        json!(["IN_TRANSIT", "DELIVERED"])
+    );
+}
+
+#[tokio::test]
+async fn statuses_without_a_shopify_event_do_nothing() {
+    let (e, c) = shipped_env(1).await;
+    let before = stats(&e.base).await.total_requests();
+    for status in [
+        TrackingStatus::Unknown,
+        TrackingStatus::Error,
+        TrackingStatus::Cancelled,
+    ] {
+        c.push_delivery_status(&delivery("1001", UPS_NUMBER, status, 1))
+            .await
+            .unwrap();
+        // Not even for an order or number that does not exist.
+        c.push_delivery_status(&delivery("424242", "nope", status, 1))
+            .await
+            .unwrap();
+    }
+    let s = stats(&e.base).await;
+    assert_eq!(s.total_requests(), before, "nothing was sent");
+    assert!(recorded_events(&s, "1001").is_null());
+    assert_eq!(
+        first_fulfillment(&e.base, "1001").await["displayStatus"],
+        "FULFILLED"
+    );
+}
+
+#[tokio::test]
+async fn no_fulfillment_with_that_number_is_a_permanent_error() {
+    let (e, c) = shipped_env(2).await;
+    // Order 1002 was never shipped.
+    let err = c
+        .push_delivery_status(&delivery("1002", UPS_NUMBER, TrackingStatus::Delivered, 1))
+        .await
+        .unwrap_err();
+    assert!(!err.is_retryable(), "{err:?}");
+    assert!(err.to_string().contains("no fulfillment carries"), "{err}");
+    assert!(err.to_string().contains(UPS_NUMBER), "{err}");
+    // Order 1001 ships with another number.
+    let err = c
+        .push_delivery_status(&delivery(
+            "1001",
+            "9400100000000000000000",
+            TrackingStatus::InTransit,
+            1,
+        ))
+        .await
+        .unwrap_err();
+    assert!(!err.is_retryable(), "{err:?}");
+    assert!(err.to_string().contains("9400100000000000000000"), "{err}");
+    // No such order, not an order id, no number.
+    for (order, number) in [("424242", UPS_NUMBER), ("#1001", UPS_NUMBER), ("1001", " ")] {
+        let err = c
+            .push_delivery_status(&delivery(order, number, TrackingStatus::Delivered, 1))
+            .await
+            .unwrap_err();
+        assert!(!err.is_retryable(), "{order} {number}: {err:?}");
+    }
+    assert!(stats(&e.base).await.recorded["fulfillment_events"].is_null());
+}
+
+#[tokio::test]
+async fn the_documented_example_runs_against_the_sandbox() {
+    let (e, c) = shipped_env(1).await;
+    let fulfillment_id = first_fulfillment(&e.base, "1001").await["id"].clone();
+    let mut doc: Value = serde_json::from_str(include_str!(
+        "testdata/graphql_fulfillment_event_create.json"
+    ))
+    .unwrap();
+    doc["variables"]["fulfillmentEvent"]["fulfillmentId"] = fulfillment_id;
+    let v = gql(
+        &e.base,
+        doc["query"].as_str().unwrap(),
+        doc["variables"].clone(),
+    )
+    .await;
+    let payload = &v["data"]["fulfillmentEventCreate"];
+    assert_eq!(payload["userErrors"], json!([]), "{v}");
+    assert_eq!(payload["fulfillmentEvent"]["status"], "OUT_FOR_DELIVERY");
+    assert_eq!(
+        payload["fulfillmentEvent"]["message"],
+        "This package is now out for delivery!"
+    );
+    // A mutation costs 10, charged to the same bucket.
+    assert_eq!(v["extensions"]["cost"]["requestedQueryCost"], 10);
+    assert_eq!(v["extensions"]["cost"]["actualQueryCost"], 10);
+    // The example's details are kept on the event.
+    let detail = gql(
+        &e.base,
+        "{ order(id: \"gid://shopify/Order/1001\") { fulfillments(first: 1) { displayStatus estimatedDeliveryAt events(first: 5) { nodes { city zip latitude happenedAt estimatedDeliveryAt } } } } }",
+        json!({}),
+    )
+    .await;
+    let f = &detail["data"]["order"]["fulfillments"][0];
+    assert_eq!(f["displayStatus"], "OUT_FOR_DELIVERY");
+    assert_eq!(f["estimatedDeliveryAt"], "2024-03-07T16:50:00Z");
+    assert_eq!(f["events"]["nodes"][0]["city"], "Ottawa");
+    assert_eq!(
+        f["events"]["nodes"][0]["happenedAt"],
+        "2024-03-07T15:50:00Z"
+    );
+    // The connector sees "out for delivery" and skips an older in-transit, but
+    // delivery still goes through (its happenedAt is later than the example's).
+    c.push_delivery_status(&delivery("1001", UPS_NUMBER, TrackingStatus::InTransit, 1))
+        .await
+        .unwrap();
+    c.push_delivery_status(&delivery("1001", UPS_NUMBER, TrackingStatus::Delivered, 0))
+        .await
+        .unwrap();
+    assert_eq!(
+        recorded_events(&stats(&e.base).await, "1001"),
+        json!(["OUT_FOR_DELIVERY", "DELIVERED"])
+    );
+    // Shopify's refusals come back as user errors.
+    let bad = gql(
+        &e.base,
+        doc["query"].as_str().unwrap(),
+        json!({"fulfillmentEvent": {"fulfillmentId": "gid://shopify/Fulfillment/1", "status": "DELIVERED"}}),
+    )
+    .await;
+    assert_eq!(
+        bad["data"]["fulfillmentEventCreate"]["userErrors"][0]["field"],
+        json!(["fulfillmentEvent", "fulfillmentId"])
+    );
+    assert!(bad["data"]["fulfillmentEventCreate"]["fulfillmentEvent"].is_null());
+    // An unknown status is a GraphQL error, as for any enum.
+    let wrong = gql(
+        &e.base,
+        doc["query"].as_str().unwrap(),
+        json!({"fulfillmentEvent": {"fulfillmentId": "gid://shopify/Fulfillment/1", "status": "TELEPORTED"}}),
+    )
+    .await;
+    assert!(wrong["errors"].is_array(), "{wrong}");
+}
+
+#[tokio::test]
+async fn lost_answers_do_not_duplicate_events() {
+    let (e, _) = shipped_env(1).await;
+    // Every other request or so does its work and then never answers.
+    set_faults(
+        &e.base,
+        &FaultConfig {
+            rate_timeout_after_success: 0.4,
+            timeout_ms: Some(1000),
+            seed: Some(7),
+            ..FaultConfig::default()
+        },
+    )
+    .await;
+    let fast = HttpClient::new("shopify:test", Duration::from_millis(300), None).with_retry_policy(
+        RetryPolicy {
+            max_attempts: 10,
+            base: Duration::from_millis(10),
+            max: Duration::from_millis(100),
+        },
+    );
+    let c = ShopifyConnector::new(setup(&e.base, TOKEN))
+        .unwrap()
+        .with_http_client(fast);
+    for (status, minutes_ago) in [
+        (TrackingStatus::InTransit, 30),
+        (TrackingStatus::InTransit, 25),
+        (TrackingStatus::OutForDelivery, 20),
+        (TrackingStatus::Delivered, 10),
+        (TrackingStatus::Delivered, 10),
+    ] {
+        c.push_delivery_status(&delivery("1001", UPS_NUMBER, status, minutes_ago))
+            .await
+            .unwrap();
+    }
+    let s = stats(&e.base).await;
+    assert!(
+        s.faults_injected
+            .get("timeout_after_success")
+            .copied()
+            .unwrap_or(0)
+            > 0,
+        "{s:?}"
+    );
+    assert_eq!(
+        recorded_events(&s, "1001"),
+        json!(["IN_TRANSIT", "OUT_FOR_DELIVERY", "DELIVERED"])
+    );
 }

@@ -307,9 +307,29 @@ pub struct FulfillmentOrderNode {
 #[serde(rename_all = "camelCase")]
 pub struct FulfillmentNode {
     pub id: Option<String>,
+    /// `FulfillmentStatus`: SUCCESS, CANCELLED, ERROR, FAILURE (OPEN, PENDING
+    /// deprecated).
     pub status: Option<String>,
     #[serde(default, deserialize_with = "null_default")]
     pub tracking_info: Vec<TrackingInfo>,
+    /// `FulfillmentDisplayStatus` (FULFILLED, IN_TRANSIT, DELIVERED, CANCELED, ...),
+    /// when selected.
+    #[serde(default)]
+    pub display_status: Option<String>,
+    /// `events(...)`, when selected: the fulfillment's `FulfillmentEvent`s.
+    #[serde(default)]
+    pub events: Option<Connection<FulfillmentEventNode>>,
+}
+
+/// One `FulfillmentEvent` as the connector selects it.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FulfillmentEventNode {
+    /// `gid://shopify/FulfillmentEvent/N`
+    pub id: Option<String>,
+    /// `FulfillmentEventStatus`.
+    pub status: String,
+    pub happened_at: Option<String>,
 }
 
 /// `FulfillmentTrackingInfo` (output) and `FulfillmentTrackingInput` (input).
@@ -356,6 +376,51 @@ pub struct UserError {
     pub field: Option<Vec<String>>,
     #[serde(default)]
     pub message: String,
+}
+
+// ------------------------------------------- fulfillment events (push delivery status)
+
+/// `data` of the query for an order's fulfillments with their events.
+#[derive(Debug, Clone, Deserialize)]
+pub struct OrderFulfillmentEventsData {
+    pub order: Option<OrderFulfillmentEventsNode>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderFulfillmentEventsNode {
+    #[serde(default, deserialize_with = "null_default")]
+    pub fulfillments: Vec<FulfillmentNode>,
+}
+
+/// `FulfillmentEventInput` for `fulfillmentEventCreate` (the fields the connector
+/// sends; Shopify also takes `address1`, `city`, `province`, `country`, `zip`,
+/// `latitude`, `longitude` and `estimatedDeliveryAt`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FulfillmentEventInput {
+    pub fulfillment_id: String,
+    /// `FulfillmentEventStatus`, e.g. `IN_TRANSIT`.
+    pub status: String,
+    /// `DateTime` (ISO 8601).
+    pub happened_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FulfillmentEventCreateData {
+    pub fulfillment_event_create: Option<FulfillmentEventCreatePayload>,
+}
+
+/// `FulfillmentEventCreatePayload`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FulfillmentEventCreatePayload {
+    pub fulfillment_event: Option<FulfillmentEventNode>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub user_errors: Vec<UserError>,
 }
 
 // ---------------------------------------------------------------- REST / webhooks

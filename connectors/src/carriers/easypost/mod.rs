@@ -1,0 +1,40 @@
+//! EasyPost: rate a parcel (`POST /v2/shipments`), buy a label exactly once
+//! (`POST /v2/shipments/{id}/buy`, reconciled through `SHIPMENT.POSTAGE.EXISTS`
+//! and `GET /v2/shipments/{id}`), and read tracker webhooks (`Event`s signed
+//! with `X-Hmac-Signature`).
+//!
+//! Declares: kind `easypost`; secrets `api_key` (sent as `Authorization: Bearer`)
+//! and `webhook_secret` (the secret given when the webhook was created; EasyPost
+//! signs with its NFKD normalization); option `requests_per_second` (client-side
+//! pace, default 10). `base_url` defaults to `https://api.easypost.com`.
+
+pub mod client;
+pub mod mapping;
+pub mod sandbox;
+pub mod wire;
+
+#[cfg(test)]
+mod tests;
+
+pub use client::{
+    sign_webhook, verify_easypost_webhook, EasyPostConnector, DEFAULT_BASE_URL,
+    DEFAULT_REQUESTS_PER_SECOND, HEADER_SIGNATURE, POSTAGE_EXISTS, SIGNATURE_PREFIX,
+};
+pub use mapping::{tracking_update_from_event, TRACKER_EVENTS};
+pub use sandbox::{
+    DeliveryReport, EasyPostSandbox, EasyPostSandboxOptions, DEFAULT_API_KEY, TRACKER_STEPS,
+};
+
+use crate::carrier::{Carrier, CarrierKind, CarrierSetup};
+use std::sync::Arc;
+
+fn build(setup: CarrierSetup) -> Result<Arc<dyn Carrier>, String> {
+    EasyPostConnector::new(setup).map(|c| Arc::new(c) as Arc<dyn Carrier>)
+}
+
+/// What the `easypost` carrier kind declares.
+pub const KIND: CarrierKind = CarrierKind {
+    kind: "easypost",
+    required_secrets: &["api_key", "webhook_secret"],
+    build,
+};

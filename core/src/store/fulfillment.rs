@@ -1,0 +1,525 @@
+//! BuyLabel's, PushTracking's and ApplyTrackingEvent's store side.
+//!
+//! A shipment moves `created` → `buying` → `label_bought` (or `exception`),
+//! each step a guarded update. The carrier's shipment id and the chosen rate
+//! are stored in the `created → buying` step, before any purchase is tried
+//! (invariant 4): from then on every attempt first asks the carrier what that
+//! shipment already has, and no second carrier shipment is ever made for it.
+//! Tracking status only moves forward; events are appended once each.
+
+use super::entities::{order, shipment, tracking_event, warehouse};
+use super::{now, Store};
+use crate::{Address, OrderStatus, TrackingStatus, TrackingUpdate};
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder,
+};
+use serde::Serialize;
+
+pub const SHIPMENT_CREATED: &str = "created";
+pub const SHIPMENT_BUYING: &str = "buying";
+pub const SHIPMENT_LABEL_BOUGHT: &str = "label_bought";
+pub const SHIPMENT_EXCEPTION: &str = "exception";
+
+/// The rate BuyLabel chose, with the carrier shipment it belongs to.
+#[derive(Debug, Clone)]
+pub struct ChosenRate {
+    pub carrier_account: String,
+    pub carrier_shipment_id: String,
+    pub rate_id: String,
+    pub carrier: String,
+    pub service: String,
+    pub amount: Decimal,
+    pub currency: String,
+    /// The parcel as sent (JSON).
+    pub parcel: String,
+}
+
+/// A bought label as the store keeps it.
+#[derive(Debug, Clone)]
+pub struct LabelRecord {
+    pub carrier: String,
+    pub service: String,
+    pub amount: Decimal,
+    pub currency: String,
+    pub tracking_code: String,
+    pub tracking_url: Option<String>,
+    pub label_url: String,
+}
+
+/// What applying a tracking update did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TrackingOutcome {
+    /// No shipment of this carrier account has that tracking code.
+    UnknownShipment,
+    /// Events were recorded; `advanced` is the new status if it moved forward.
+    Applied {
+        shipment_id: i64,
+        order_id: i64,
+        new_events: u64,
+        advanced: Option<TrackingStatus>,
+    },
+}
+
+/// A shipment with its tracking timeline, as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ShipmentView {
+    #[serde(flatten)]
+    pub shipment: shipment::Model,
+    pub events: Vec<tracking_event::Model>,
+}
+
+/// Counts by pipeline step, for the demo summary and ops.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct FulfillmentCounts {
+    pub shipments: u64,
+    pub labels_bought: u64,
+    pub tracking_pushed: u64,
+    pub delivered: u64,
+    pub exceptions: u64,
+}
+
+fn set_now() -> Expr {
+    Expr::value(now())
+}
+
+impl Store {
+    pub async fn shipment(&self, id: i64) -> Result<Option<shipment::Model>, DbErr> {
+        shipment::Entity::find_by_id(id).one(&self.db).await
+    }
+
+    pub async fn warehouse(&self, id: &str) -> Result<Option<warehouse::Model>, DbErr> {
+        warehouse::Entity::find_by_id(id.to_string())
+            .one(&self.db)
+            .await
+    }
+
+    /// Set a warehouse's ship-from address (config is the source of truth).
+    pub async fn set_warehouse_address(
+        &self,
+        id: &str,
+        address: Option<&Address>,
+    ) -> Result<(), DbErr> {
+        let json = address.and_then(|a| serde_json::to_string(a).ok());
+        warehouse::Entity::update_many()
+            .col_expr(warehouse::Column::Address, Expr::value(json))
+            .filter(warehouse::Column::Id.eq(id))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// An order's shipments with their tracking timelines.
+    pub async fn order_shipments(&self, order_id: i64) -> Result<Vec<ShipmentView>, DbErr> {
+        let ships = shipment::Entity::find()
+            .filter(shipment::Column::OrderId.eq(order_id))
+            .order_by_asc(shipment::Column::Id)
+            .all(&self.db)
+            .await?;
+        let mut out = Vec::with_capacity(ships.len());
+        for s in ships {
+            let events = self.tracking_events(s.id).await?;
+            out.push(ShipmentView {
+                shipment: s,
+                events,
+            });
+        }
+        Ok(out)
+    }
+
+    pub async fn tracking_events(
+        &self,
+        shipment_id: i64,
+    ) -> Result<Vec<tracking_event::Model>, DbErr> {
+        tracking_event::Entity::find()
+            .filter(tracking_event::Column::ShipmentId.eq(shipment_id))
+            .order_by_asc(tracking_event::Column::OccurredAt)
+            .order_by_asc(tracking_event::Column::Id)
+            .all(&self.db)
+            .await
+    }
+
+    /// `created → buying`: store the carrier shipment and the chosen rate
+    /// before anything is bought. `false` if another run got there first.
+    pub async fn record_carrier_shipment(&self, id: i64, r: &ChosenRate) -> Result<bool, DbErr> {
+        let res = shipment::Entity::update_many()
+            .col_expr(shipment::Column::Status, Expr::value(SHIPMENT_BUYING))
+            .col_expr(
+                shipment::Column::CarrierAccount,
+                Expr::value(r.carrier_account.clone()),
+            )
+            .col_expr(
+                shipment::Column::CarrierShipmentId,
+                Expr::value(r.carrier_shipment_id.clone()),
+            )
+            .col_expr(shipment::Column::RateId, Expr::value(r.rate_id.clone()))
+            .col_expr(shipment::Column::Carrier, Expr::value(r.carrier.clone()))
+            .col_expr(shipment::Column::Service, Expr::value(r.service.clone()))
+            .col_expr(
+                shipment::Column::RateAmount,
+                Expr::value(r.amount.to_string()),
+            )
+            .col_expr(
+                shipment::Column::RateCurrency,
+                Expr::value(r.currency.clone()),
+            )
+            .col_expr(shipment::Column::Parcel, Expr::value(r.parcel.clone()))
+            .col_expr(shipment::Column::UpdatedAt, set_now())
+            .filter(shipment::Column::Id.eq(id))
+            .filter(shipment::Column::Status.eq(SHIPMENT_CREATED))
+            .filter(shipment::Column::CarrierShipmentId.is_null())
+            .exec(&self.db)
+            .await?;
+        Ok(res.rows_affected == 1)
+    }
+
+    /// Count one purchase attempt, committed before the carrier is called.
+    pub async fn count_buy_attempt(&self, id: i64) -> Result<(), DbErr> {
+        shipment::Entity::update_many()
+            .col_expr(
+                shipment::Column::BuyAttempts,
+                Expr::col(shipment::Column::BuyAttempts).add(1),
+            )
+            .col_expr(shipment::Column::UpdatedAt, set_now())
+            .filter(shipment::Column::Id.eq(id))
+            .filter(shipment::Column::Status.eq(SHIPMENT_BUYING))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// `buying → label_bought`. `false` if it was recorded already.
+    pub async fn record_label(&self, id: i64, l: &LabelRecord) -> Result<bool, DbErr> {
+        let res = shipment::Entity::update_many()
+            .col_expr(shipment::Column::Status, Expr::value(SHIPMENT_LABEL_BOUGHT))
+            .col_expr(shipment::Column::Carrier, Expr::value(l.carrier.clone()))
+            .col_expr(shipment::Column::Service, Expr::value(l.service.clone()))
+            .col_expr(
+                shipment::Column::RateAmount,
+                Expr::value(l.amount.to_string()),
+            )
+            .col_expr(
+                shipment::Column::RateCurrency,
+                Expr::value(l.currency.clone()),
+            )
+            .col_expr(
+                shipment::Column::TrackingCode,
+                Expr::value(l.tracking_code.clone()),
+            )
+            .col_expr(
+                shipment::Column::TrackingUrl,
+                Expr::value(l.tracking_url.clone()),
+            )
+            .col_expr(shipment::Column::LabelUrl, Expr::value(l.label_url.clone()))
+            .col_expr(shipment::Column::LabelBoughtAt, set_now())
+            .col_expr(shipment::Column::UpdatedAt, set_now())
+            .filter(shipment::Column::Id.eq(id))
+            .filter(shipment::Column::Status.eq(SHIPMENT_BUYING))
+            .exec(&self.db)
+            .await?;
+        Ok(res.rows_affected == 1)
+    }
+
+    /// A permanent failure before a label exists: the shipment and its order
+    /// go to `exception` with the reason, for ops to see.
+    pub async fn shipment_exception(&self, id: i64, reason: &str) -> Result<(), DbErr> {
+        let tx = self.begin_write().await?;
+        let Some(s) = shipment::Entity::find_by_id(id).one(&tx).await? else {
+            return tx.rollback().await;
+        };
+        let res = shipment::Entity::update_many()
+            .col_expr(shipment::Column::Status, Expr::value(SHIPMENT_EXCEPTION))
+            .col_expr(
+                shipment::Column::ExceptionReason,
+                Expr::value(reason.to_string()),
+            )
+            .col_expr(shipment::Column::UpdatedAt, set_now())
+            .filter(shipment::Column::Id.eq(id))
+            .filter(shipment::Column::Status.is_in([SHIPMENT_CREATED, SHIPMENT_BUYING]))
+            .exec(&tx)
+            .await?;
+        if res.rows_affected == 1 {
+            Store::transition_order(
+                &tx,
+                s.order_id,
+                OrderStatus::Processing,
+                OrderStatus::Exception,
+                Some(reason),
+            )
+            .await?;
+        }
+        tx.commit().await
+    }
+
+    /// Note a problem on a shipment without changing its status (e.g. the
+    /// channel refused the tracking push).
+    pub async fn note_shipment_problem(&self, id: i64, reason: Option<&str>) -> Result<(), DbErr> {
+        shipment::Entity::update_many()
+            .col_expr(
+                shipment::Column::ExceptionReason,
+                Expr::value(reason.map(str::to_string)),
+            )
+            .col_expr(shipment::Column::UpdatedAt, set_now())
+            .filter(shipment::Column::Id.eq(id))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Take the shipment's push lease for `ttl_ms` (one PushTracking run at
+    /// a time talks to the channel about it). `false` while another holds it.
+    pub async fn take_push_lease(&self, id: i64, ttl_ms: i64) -> Result<bool, DbErr> {
+        use sea_orm::Condition;
+        let now_ms = now().timestamp_millis();
+        let res = shipment::Entity::update_many()
+            .col_expr(
+                shipment::Column::PushLeaseUntilMs,
+                Expr::value(now_ms + ttl_ms),
+            )
+            .filter(shipment::Column::Id.eq(id))
+            .filter(
+                Condition::any()
+                    .add(shipment::Column::PushLeaseUntilMs.is_null())
+                    .add(shipment::Column::PushLeaseUntilMs.lt(now_ms)),
+            )
+            .exec(&self.db)
+            .await?;
+        Ok(res.rows_affected == 1)
+    }
+
+    pub async fn release_push_lease(&self, id: i64) -> Result<(), DbErr> {
+        shipment::Entity::update_many()
+            .col_expr(shipment::Column::PushLeaseUntilMs, Expr::value(None::<i64>))
+            .filter(shipment::Column::Id.eq(id))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn mark_tracking_pushed(&self, id: i64) -> Result<(), DbErr> {
+        shipment::Entity::update_many()
+            .col_expr(shipment::Column::TrackingPushedAt, set_now())
+            .col_expr(shipment::Column::UpdatedAt, set_now())
+            .filter(shipment::Column::Id.eq(id))
+            .filter(shipment::Column::TrackingPushedAt.is_null())
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Record that the channel was told `status`, guarded on what was
+    /// recorded before (`from`), so a slower concurrent push of an older
+    /// status cannot overwrite a newer one.
+    pub async fn mark_status_pushed(
+        &self,
+        id: i64,
+        from: Option<&str>,
+        status: TrackingStatus,
+    ) -> Result<bool, DbErr> {
+        let mut q = shipment::Entity::update_many()
+            .col_expr(shipment::Column::StatusPushed, Expr::value(status.as_str()))
+            .col_expr(shipment::Column::UpdatedAt, set_now())
+            .filter(shipment::Column::Id.eq(id));
+        q = match from {
+            Some(f) => q.filter(shipment::Column::StatusPushed.eq(f)),
+            None => q.filter(shipment::Column::StatusPushed.is_null()),
+        };
+        Ok(q.exec(&self.db).await?.rows_affected == 1)
+    }
+
+    /// Append a tracking update's events, move the shipment's status forward
+    /// only, and move the order to shipped or delivered; one transaction.
+    pub async fn apply_tracking(
+        &self,
+        carrier_account: &str,
+        update: &TrackingUpdate,
+    ) -> Result<TrackingOutcome, DbErr> {
+        let tx = self.begin_write().await?;
+        let mut q = shipment::Entity::find()
+            .filter(shipment::Column::CarrierAccount.eq(carrier_account))
+            .filter(shipment::Column::TrackingCode.eq(update.tracking_code.as_str()));
+        if let Some(cs) = &update.carrier_shipment_id {
+            q = q.filter(shipment::Column::CarrierShipmentId.eq(cs.as_str()));
+        }
+        let Some(ship) = q.one(&tx).await? else {
+            tx.rollback().await?;
+            return Ok(TrackingOutcome::UnknownShipment);
+        };
+        let mut new_events = 0;
+        for d in &update.details {
+            let res = tracking_event::Entity::insert(tracking_event::ActiveModel {
+                shipment_id: Set(ship.id),
+                status: Set(d.status.as_str().into()),
+                carrier_status: Set(d.carrier_status.clone()),
+                message: Set(d.message.clone()),
+                location: Set(d.location.clone()),
+                occurred_at: Set(d.occurred_at),
+                received_at: Set(now()),
+                ..Default::default()
+            })
+            .on_conflict(
+                OnConflict::columns([
+                    tracking_event::Column::ShipmentId,
+                    tracking_event::Column::CarrierStatus,
+                    tracking_event::Column::OccurredAt,
+                ])
+                .do_nothing()
+                .to_owned(),
+            )
+            .exec_without_returning(&tx)
+            .await?;
+            new_events += res;
+        }
+        let current = TrackingStatus::from_carrier(&ship.tracking_status);
+        let mut advanced = None;
+        if current.can_advance_to(update.status) {
+            // Guarded on the status read: a concurrent newer update wins.
+            let res = shipment::Entity::update_many()
+                .col_expr(
+                    shipment::Column::TrackingStatus,
+                    Expr::value(update.status.as_str()),
+                )
+                .col_expr(shipment::Column::TrackingUpdatedAt, set_now())
+                .col_expr(shipment::Column::UpdatedAt, set_now())
+                .filter(shipment::Column::Id.eq(ship.id))
+                .filter(shipment::Column::TrackingStatus.eq(ship.tracking_status.as_str()))
+                .exec(&tx)
+                .await?;
+            if res.rows_affected == 1 {
+                advanced = Some(update.status);
+                if ship.tracking_url.is_none() && update.public_url.is_some() {
+                    shipment::Entity::update_many()
+                        .col_expr(
+                            shipment::Column::TrackingUrl,
+                            Expr::value(update.public_url.clone()),
+                        )
+                        .filter(shipment::Column::Id.eq(ship.id))
+                        .exec(&tx)
+                        .await?;
+                }
+                settle_order_status(&tx, ship.order_id).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(TrackingOutcome::Applied {
+            shipment_id: ship.id,
+            order_id: ship.order_id,
+            new_events,
+            advanced,
+        })
+    }
+
+    /// Shipments stuck mid-pipeline since before `before` (a crash between a
+    /// commit and the enqueue of the next job): the sweep enqueues their next
+    /// step again and touches them, so each is swept at most once per grace.
+    pub async fn stalled_shipments(
+        &self,
+        before: DateTime<Utc>,
+        limit: u64,
+    ) -> Result<Vec<shipment::Model>, DbErr> {
+        use sea_orm::{Condition, QuerySelect};
+        let stalled = Condition::any()
+            .add(shipment::Column::Status.is_in([SHIPMENT_CREATED, SHIPMENT_BUYING]))
+            .add(
+                Condition::all()
+                    .add(shipment::Column::Status.eq(SHIPMENT_LABEL_BOUGHT))
+                    .add(shipment::Column::TrackingPushedAt.is_null())
+                    .add(shipment::Column::ExceptionReason.is_null()),
+            );
+        let rows = shipment::Entity::find()
+            .filter(stalled)
+            .filter(
+                Condition::any()
+                    .add(shipment::Column::UpdatedAt.lt(before))
+                    .add(
+                        Condition::all()
+                            .add(shipment::Column::UpdatedAt.is_null())
+                            .add(shipment::Column::CreatedAt.lt(before)),
+                    ),
+            )
+            .order_by_asc(shipment::Column::Id)
+            .limit(limit)
+            .all(&self.db)
+            .await?;
+        if !rows.is_empty() {
+            shipment::Entity::update_many()
+                .col_expr(shipment::Column::UpdatedAt, set_now())
+                .filter(shipment::Column::Id.is_in(rows.iter().map(|r| r.id)))
+                .exec(&self.db)
+                .await?;
+        }
+        Ok(rows)
+    }
+
+    pub async fn fulfillment_counts(&self) -> Result<FulfillmentCounts, DbErr> {
+        let count = |f: sea_orm::Select<shipment::Entity>| async move { f.count(&self.db).await };
+        Ok(FulfillmentCounts {
+            shipments: count(shipment::Entity::find()).await?,
+            labels_bought: count(
+                shipment::Entity::find().filter(shipment::Column::LabelBoughtAt.is_not_null()),
+            )
+            .await?,
+            tracking_pushed: count(
+                shipment::Entity::find().filter(shipment::Column::TrackingPushedAt.is_not_null()),
+            )
+            .await?,
+            delivered: count(
+                shipment::Entity::find().filter(
+                    shipment::Column::TrackingStatus.eq(TrackingStatus::Delivered.as_str()),
+                ),
+            )
+            .await?,
+            exceptions: count(
+                shipment::Entity::find().filter(shipment::Column::Status.eq(SHIPMENT_EXCEPTION)),
+            )
+            .await?,
+        })
+    }
+}
+
+/// The order's status from its shipments' tracking: delivered when every
+/// shipment is delivered, shipped once any is moving, an exception when a
+/// parcel comes back or is lost. Only declared transitions are taken.
+async fn settle_order_status<C: ConnectionTrait>(db: &C, order_id: i64) -> Result<(), DbErr> {
+    let Some(o) = order::Entity::find_by_id(order_id).one(db).await? else {
+        return Ok(());
+    };
+    let Ok(current) = o.status.parse::<OrderStatus>() else {
+        return Ok(());
+    };
+    let statuses: Vec<TrackingStatus> = shipment::Entity::find()
+        .filter(shipment::Column::OrderId.eq(order_id))
+        .all(db)
+        .await?
+        .iter()
+        .map(|s| TrackingStatus::from_carrier(&s.tracking_status))
+        .collect();
+    use TrackingStatus as T;
+    let (target, reason) = if statuses.iter().all(|s| *s == T::Delivered) {
+        (OrderStatus::Delivered, None)
+    } else if let Some(bad) = statuses
+        .iter()
+        .find(|s| matches!(s, T::ReturnToSender | T::Failure | T::Cancelled))
+    {
+        (
+            OrderStatus::Exception,
+            Some(format!("carrier reports {bad}")),
+        )
+    } else if statuses.iter().any(|s| s.rank() >= T::InTransit.rank()) {
+        (OrderStatus::Shipped, None)
+    } else {
+        return Ok(());
+    };
+    // Only from the fulfillment flow's own states: an order ops put on hold
+    // in exception stays there.
+    if matches!(current, OrderStatus::Processing | OrderStatus::Shipped)
+        && current != target
+        && current.can_become(target)
+    {
+        Store::transition_order(db, order_id, current, target, reason.as_deref()).await?;
+    }
+    Ok(())
+}

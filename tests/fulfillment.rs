@@ -1,0 +1,412 @@
+//! The flow of one order, end to end, with the real worker against the
+//! Shopify and EasyPost sandboxes, on SQLite and PostgreSQL: synced, routed,
+//! one label bought per shipment (invariant 4), tracking pushed once per
+//! order (invariant 5), tracker webhooks applied forward only (invariant 6),
+//! delivered. Then the same with faults, and with the worker process killed.
+
+mod common;
+
+use common::flow::*;
+use common::*;
+use orderhub::app::App;
+use orderhub_core::store::Store;
+use orderhub_core::{OrderStatus, TrackingStatus};
+use serde_json::{json, Value};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_orderhub");
+
+/// Start the app in-process with its server, EasyPost's webhook registered.
+async fn start(toml: &str, easypost: &Sandbox) -> (Arc<App>, std::net::SocketAddr) {
+    set_flow_secrets();
+    let loaded = orderhub::settings::load_layers(None, Some(toml)).expect("valid test config");
+    let app = App::start(loaded).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    register_webhook(easypost, addr).await;
+    tokio::spawn(orderhub::run(app.clone(), listener));
+    (app, addr)
+}
+
+async fn delivered(store: &Store) -> u64 {
+    store
+        .count_orders_in(OrderStatus::Delivered)
+        .await
+        .unwrap_or(0)
+}
+
+/// Every order delivered, one label per shipment, one fulfillment per order,
+/// every tracking push recorded by the store.
+async fn assert_exactly_once(store: &Store, shopify: &Sandbox, easypost: &Sandbox, n: u64) {
+    assert_eq!(store.count_orders(None).await.unwrap(), n);
+    assert_eq!(delivered(store).await, n, "every order delivered");
+    let counts = store.fulfillment_counts().await.unwrap();
+    assert_eq!(counts.shipments, n);
+    assert_eq!(counts.labels_bought, n);
+    assert_eq!(counts.tracking_pushed, n, "no tracking push lost");
+    assert_eq!(counts.delivered, n);
+    assert_eq!(counts.exceptions, 0);
+    let rec = Recorded::read(shopify, easypost).await;
+    assert_eq!(rec.labels.len() as u64, n, "a label for every shipment");
+    assert_eq!(rec.double_labels(), 0, "no shipment has two labels");
+    assert_eq!(rec.fulfillments.len() as u64, n, "a fulfillment per order");
+    assert_eq!(rec.double_fulfillments(), 0, "no order fulfilled twice");
+}
+
+async fn full_flow(db: Db) {
+    let shopify = Sandbox::start().await;
+    shopify.seed(200, 100).await;
+    let easypost = easypost(150).await;
+    let url = fresh_db(db).await;
+    let (app, _) = start(
+        &flow_toml(&url, &shopify.base, &easypost.base, "concurrency = 8"),
+        &easypost,
+    )
+    .await;
+    let done = wait_for(Duration::from_secs(120), || {
+        let s = app.store.clone();
+        async move { delivered(&s).await >= 200 }
+    })
+    .await;
+    assert!(
+        done,
+        "200 orders delivered ({} so far)",
+        delivered(&app.store).await
+    );
+    assert_exactly_once(&app.store, &shopify, &easypost, 200).await;
+    // The channel heard the delivery too, once per order.
+    let sh = shopify.stats().await;
+    let events = &sh["recorded"]["fulfillment_events"];
+    if let Some(m) = events.as_object() {
+        for (order, list) in m {
+            let list = list.as_array().unwrap();
+            let delivered = list.iter().filter(|s| *s == "DELIVERED").count();
+            assert_eq!(delivered, 1, "order {order}: {list:?}");
+        }
+    }
+    // The API shows the label and the tracking timeline.
+    let some = app.store.list_orders(&Default::default()).await.unwrap();
+    let ships = app.store.order_shipments(some[0].id).await.unwrap();
+    assert_eq!(ships.len(), 1);
+    assert!(ships[0].shipment.label_url.is_some());
+    assert!(ships[0].events.len() >= 3, "{:?}", ships[0].events);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_hundred_orders_flow_end_to_end_sqlite() {
+    full_flow(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_hundred_orders_flow_end_to_end_postgres() {
+    full_flow(Db::Postgres).await;
+}
+
+/// 20 % faults in both sandboxes, timeouts after successful buys included.
+async fn flow_with_faults(db: Db) {
+    let shopify = Sandbox::start().await;
+    shopify.seed(200, 100).await;
+    let easypost = easypost(150).await;
+    let url = fresh_db(db).await;
+    let (app, _) = start(
+        &flow_toml(&url, &shopify.base, &easypost.base, "concurrency = 8")
+            .replace("request_timeout_ms = 2000", "request_timeout_ms = 800"),
+        &easypost,
+    )
+    .await;
+    shopify
+        .faults(
+            json!({ "rate_429": 0.05, "rate_5xx": 0.1, "rate_timeout": 0.05,
+            "timeout_ms": 1200, "retry_after_secs": 0.2, "seed": 11 }),
+        )
+        .await;
+    easypost
+        .faults(
+            json!({ "rate_429": 0.05, "rate_5xx": 0.1, "rate_timeout": 0.02,
+            "rate_timeout_after_success": 0.03, "timeout_ms": 1200, "retry_after_secs": 0.2,
+            "paths": ["/v2/shipments"], "seed": 12 }),
+        )
+        .await;
+    let done = wait_for(Duration::from_secs(240), || {
+        let s = app.store.clone();
+        async move { delivered(&s).await >= 200 }
+    })
+    .await;
+    let ep = easypost.stats().await;
+    let sh = shopify.stats().await;
+    assert!(
+        done,
+        "200 orders delivered ({} so far; faults: shopify {} easypost {})",
+        delivered(&app.store).await,
+        sh["faults_injected"],
+        ep["faults_injected"]
+    );
+    assert!(
+        ep["faults_injected"]["timeout_after_success"]
+            .as_u64()
+            .unwrap_or(0)
+            > 0,
+        "the run had timeouts after a successful call: {}",
+        ep["faults_injected"]
+    );
+    assert!(sh["faults_injected"]["5xx"].as_u64().unwrap_or(0) > 0);
+    assert_exactly_once(&app.store, &shopify, &easypost, 200).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn faults_in_both_sandboxes_change_nothing_sqlite() {
+    flow_with_faults(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn faults_in_both_sandboxes_change_nothing_postgres() {
+    flow_with_faults(Db::Postgres).await;
+}
+
+/// Kill the `orderhub run` process while labels are being bought (each buy
+/// slow, so purchases are in flight), restart it: still exactly once.
+async fn kill_mid_run(db: Db) {
+    let shopify = Sandbox::start().await;
+    shopify.seed(200, 100).await;
+    let easypost = easypost(150).await;
+    easypost
+        .faults(json!({ "rate_slow": 1.0, "slow_ms": 150, "paths": ["/buy"] }))
+        .await;
+    let url = fresh_db(db).await;
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let toml = flow_toml(&url, &shopify.base, &easypost.base, "concurrency = 4")
+        .replace("listen = \"127.0.0.1:0\"", &format!("listen = \"{port}\""));
+    let dir = std::env::temp_dir().join(format!("orderhub-kill-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("c.toml");
+    std::fs::write(&cfg, toml).unwrap();
+    register_webhook(&easypost, port).await;
+    let spawn = || {
+        Command::new(BIN)
+            .args(["--config", cfg.to_str().unwrap(), "run"])
+            .env("ORDERHUB_TEST_SHOPIFY_TOKEN", TOKEN)
+            .env("ORDERHUB_TEST_SHOPIFY_WEBHOOK_SECRET", HOOK_SECRET)
+            .env("ORDERHUB_TEST_EP_KEY", EP_KEY)
+            .env("ORDERHUB_TEST_EP_HOOK_SECRET", EP_HOOK_SECRET)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let store = Store::connect(&url, 2).await.unwrap();
+    let mut child = spawn();
+    let mid = wait_for(Duration::from_secs(60), || {
+        let s = store.clone();
+        async move {
+            s.fulfillment_counts()
+                .await
+                .map(|c| c.labels_bought >= 40)
+                .unwrap_or(false)
+        }
+    })
+    .await;
+    assert!(mid, "the worker started buying labels");
+    child.kill().unwrap(); // SIGKILL: no graceful shutdown
+    child.wait().unwrap();
+    let at_kill = store.fulfillment_counts().await.unwrap();
+    assert!(at_kill.labels_bought < 200, "killed mid-run: {at_kill:?}");
+    let mut child = spawn();
+    let done = wait_for(Duration::from_secs(180), || {
+        let s = store.clone();
+        async move { delivered(&s).await >= 200 }
+    })
+    .await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        done,
+        "every order delivered after the restart ({})",
+        delivered(&store).await
+    );
+    assert_exactly_once(&store, &shopify, &easypost, 200).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_worker_mid_run_changes_nothing_sqlite() {
+    kill_mid_run(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_worker_mid_run_changes_nothing_postgres() {
+    kill_mid_run(Db::Postgres).await;
+}
+
+/// Invariant 6: unsigned and tampered tracker webhooks get 401 and change
+/// nothing; a replayed one and an older status are acknowledged and change
+/// nothing either.
+async fn carrier_webhooks_are_checked(db: Db) {
+    let shopify = Sandbox::start().await;
+    shopify.seed(3, 100).await;
+    let easypost = easypost(0).await; // trackers move only when asked
+    let url = fresh_db(db).await;
+    let (app, addr) = start(
+        &flow_toml(&url, &shopify.base, &easypost.base, ""),
+        &easypost,
+    )
+    .await;
+    let pushed = wait_for(Duration::from_secs(60), || {
+        let s = app.store.clone();
+        async move {
+            s.fulfillment_counts()
+                .await
+                .map(|c| c.tracking_pushed >= 3)
+                .unwrap_or(false)
+        }
+    })
+    .await;
+    assert!(pushed, "labels bought and tracking pushed");
+    // Move every tracker to delivered (pre_transit was sent on purchase).
+    for _ in 0..3 {
+        easypost.post("/_sandbox/trackers/advance", json!({})).await;
+    }
+    let all = wait_for(Duration::from_secs(30), || {
+        let s = app.store.clone();
+        async move { delivered(&s).await >= 3 }
+    })
+    .await;
+    assert!(all, "delivered through signed tracker webhooks");
+
+    let order = app.store.list_orders(&Default::default()).await.unwrap()[0].id;
+    let ship = app.store.order_shipments(order).await.unwrap().remove(0);
+    let events_before = ship.events.len();
+    let inbox_before = app
+        .store
+        .count_webhooks("carrier", CARRIER_ID)
+        .await
+        .unwrap();
+    let hook = format!("http://{addr}/webhooks/carriers/{CARRIER_ID}");
+    let http = reqwest::Client::new();
+
+    // An older status for the same tracker, validly signed and new to us.
+    let stale = json!({
+        "object": "Event", "id": "evt_stale_test", "description": "tracker.updated",
+        "mode": "test", "created_at": "2026-11-25T10:00:00Z", "updated_at": "2026-11-25T10:00:00Z",
+        "result": {
+            "object": "Tracker", "id": "trk_stale", "mode": "test",
+            "tracking_code": ship.shipment.tracking_code, "status": "in_transit",
+            "status_detail": "arrived_at_facility", "carrier": ship.shipment.carrier,
+            "shipment_id": ship.shipment.carrier_shipment_id,
+            "created_at": "2026-11-25T10:00:00Z", "updated_at": "2026-11-25T10:00:00Z",
+            "tracking_details": [{
+                "object": "TrackingDetail", "message": "Arrived at facility",
+                "status": "in_transit", "status_detail": "arrived_at_facility",
+                "datetime": "2026-11-25T09:00:00Z", "source": "USPS",
+                "tracking_location": { "object": "TrackingLocation", "city": "Reno", "state": "NV", "country": "US", "zip": null }
+            }]
+        },
+        "previous_attributes": {}, "pending_urls": [], "completed_urls": []
+    })
+    .to_string();
+    let sig =
+        orderhub_connectors::carriers::easypost::sign_webhook(EP_HOOK_SECRET, stale.as_bytes());
+
+    // Unsigned: 401, nothing stored.
+    let r = http.post(&hook).body(stale.clone()).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    // Tampered: the signature of another body.
+    let tampered = stale.replace("in_transit", "delivered");
+    let r = http
+        .post(&hook)
+        .header("X-Hmac-Signature", &sig)
+        .body(tampered)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    // A garbage signature header.
+    let r = http
+        .post(&hook)
+        .header("X-Hmac-Signature", "hmac-sha256-hex=zz")
+        .body(stale.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(
+        app.store
+            .count_webhooks("carrier", CARRIER_ID)
+            .await
+            .unwrap(),
+        inbox_before,
+        "rejected webhooks are not stored"
+    );
+    // Signed, but older than what the shipment is at: status stays.
+    let r = http
+        .post(&hook)
+        .header("X-Hmac-Signature", &sig)
+        .body(stale.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // And replayed: acknowledged as a duplicate.
+    let r = http
+        .post(&hook)
+        .header("X-Hmac-Signature", &sig)
+        .body(stale.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["status"], "duplicate");
+    // A replay of a real event from the sandbox.
+    let trk = ship.shipment.carrier_shipment_id.clone().unwrap();
+    easypost
+        .post(&format!("/_sandbox/trackers/{trk}/replay"), json!({}))
+        .await;
+    let applied = wait_for(Duration::from_secs(20), || {
+        let s = app.store.clone();
+        async move {
+            s.unapplied_webhooks(
+                "carrier",
+                chrono::Utc::now() + chrono::Duration::days(1),
+                10,
+            )
+            .await
+            .map(|r| r.is_empty())
+            .unwrap_or(false)
+        }
+    })
+    .await;
+    assert!(applied, "every stored carrier event is applied");
+    let after = app.store.order_shipments(order).await.unwrap().remove(0);
+    assert_eq!(
+        after.shipment.tracking_status,
+        TrackingStatus::Delivered.as_str(),
+        "status never moves back"
+    );
+    // The stale event's one step is appended to the timeline (it is history),
+    // the replay adds nothing.
+    assert_eq!(after.events.len(), events_before + 1);
+    let o = app.store.get_order(order).await.unwrap().unwrap();
+    assert_eq!(o.order.status, OrderStatus::Delivered);
+    // Unknown carrier: 404.
+    let r = http
+        .post(format!("http://{addr}/webhooks/carriers/nope"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn carrier_webhooks_are_verified_and_applied_once_sqlite() {
+    carrier_webhooks_are_checked(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn carrier_webhooks_are_verified_and_applied_once_postgres() {
+    carrier_webhooks_are_checked(Db::Postgres).await;
+}

@@ -1,0 +1,329 @@
+//! BuyLabel: rate the shipment's parcel with the warehouse's carrier account,
+//! choose the cheapest rate of the carriers the warehouse allows, and buy it,
+//! exactly once (invariant 4).
+//!
+//! How exactly-once holds: the carrier's shipment id and the chosen rate are
+//! committed (`created → buying`) before the purchase. Every later attempt,
+//! including one after a timeout or a killed worker, starts by asking the
+//! carrier for that shipment: a label already there is recorded, never bought
+//! again; a second buy on the same carrier shipment is refused by the carrier
+//! anyway (EasyPost's `SHIPMENT.POSTAGE.EXISTS`), and no second carrier
+//! shipment is ever made once one is stored.
+
+use super::{finish, StepError};
+use crate::app::App;
+use apalis::prelude::{Attempt, BoxDynError, Data, TaskId};
+use orderhub_connectors::{CarrierShipment, LabelRequest, ParcelSpec, PurchasedLabel, Rate};
+use orderhub_core::config::{CarrierChoice, ShippingSettings};
+use orderhub_core::store::{
+    shipment, ChosenRate, LabelRecord, SHIPMENT_BUYING, SHIPMENT_CREATED, SHIPMENT_LABEL_BOUGHT,
+};
+use orderhub_core::{Address, OrderLine};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BuyLabel {
+    pub shipment_id: i64,
+}
+
+pub async fn buy_label(
+    job: BuyLabel,
+    app: Data<Arc<App>>,
+    attempt: Attempt,
+    task_id: Option<TaskId>,
+) -> Result<(), BoxDynError> {
+    let outcome = buy_label_once(&app, job.shipment_id).await;
+    if let Err(StepError::Permanent(reason)) = &outcome {
+        app.store
+            .shipment_exception(job.shipment_id, reason)
+            .await?;
+    }
+    finish(
+        &app,
+        crate::queue::BUY_LABEL_QUEUE,
+        task_id.as_ref(),
+        attempt.current(),
+        outcome,
+    )
+    .await
+}
+
+/// One pass of the job: from whatever state the shipment is in to a bought
+/// label (and PushTracking enqueued), or an error.
+pub async fn buy_label_once(app: &App, shipment_id: i64) -> Result<(), StepError> {
+    let Some(mut ship) = app.store.shipment(shipment_id).await? else {
+        return Err(StepError::Permanent(format!(
+            "shipment {shipment_id} does not exist"
+        )));
+    };
+    if ship.status == SHIPMENT_CREATED {
+        rate_and_choose(app, &ship).await?;
+        // Re-read: this run or a concurrent one moved it to `buying`.
+        ship = app
+            .store
+            .shipment(shipment_id)
+            .await?
+            .ok_or_else(|| StepError::Permanent("shipment vanished".into()))?;
+    }
+    if ship.status == SHIPMENT_BUYING {
+        buy_once(app, &ship).await?;
+    } else if ship.status != SHIPMENT_LABEL_BOUGHT {
+        // exception or cancelled: nothing to do.
+        return Ok(());
+    }
+    app.queue
+        .push_tracking
+        .push(super::PushTracking { shipment_id })
+        .await?;
+    Ok(())
+}
+
+/// `created → buying`: create the carrier shipment, choose the rate, store both.
+async fn rate_and_choose(app: &App, ship: &shipment::Model) -> Result<(), StepError> {
+    let warehouse = app
+        .store
+        .warehouse(&ship.warehouse_id)
+        .await?
+        .ok_or_else(|| {
+            StepError::Permanent(format!("warehouse `{}` is gone", ship.warehouse_id))
+        })?;
+    let choices: Vec<CarrierChoice> = serde_json::from_str::<Vec<String>>(&warehouse.carriers)
+        .unwrap_or_default()
+        .iter()
+        .map(|c| CarrierChoice::parse(c))
+        .collect();
+    let Some(choice) = choices
+        .iter()
+        .find(|c| app.carriers.contains_key(&c.account))
+    else {
+        return Err(StepError::Permanent(format!(
+            "warehouse `{}` has no configured carrier account",
+            warehouse.id
+        )));
+    };
+    let carrier = &app.carriers[&choice.account];
+    let from: Address = warehouse
+        .address
+        .as_deref()
+        .and_then(|a| serde_json::from_str(a).ok())
+        .ok_or_else(|| {
+            StepError::Permanent(format!("warehouse `{}` has no address", warehouse.id))
+        })?;
+    let order = app
+        .store
+        .get_order(ship.order_id)
+        .await?
+        .ok_or_else(|| StepError::Permanent(format!("order {} is gone", ship.order_id)))?;
+    let Some(to) = order.order.ship_to.clone() else {
+        return Err(StepError::Permanent(
+            "the order has no shipping address".into(),
+        ));
+    };
+    let parcel = parcel_for(&order.order.lines, &app.settings.shipping);
+    let request = LabelRequest {
+        reference: format!("orderhub-shipment-{}", ship.id),
+        from,
+        to,
+        parcel: parcel.clone(),
+    };
+    let created: CarrierShipment = carrier.connector.create_shipment(&request).await?;
+    let Some(rate) = cheapest(&created.rates, choice) else {
+        return Err(StepError::Permanent(format!(
+            "no rate from the allowed carriers ({} offered)",
+            created.rates.len()
+        )));
+    };
+    let chosen = ChosenRate {
+        carrier_account: choice.account.clone(),
+        carrier_shipment_id: created.id.clone(),
+        rate_id: rate.id.clone(),
+        carrier: rate.carrier.clone(),
+        service: rate.service.clone(),
+        amount: rate.amount,
+        currency: rate.currency.clone(),
+        parcel: serde_json::to_string(&parcel).unwrap_or_default(),
+    };
+    if !app.store.record_carrier_shipment(ship.id, &chosen).await? {
+        // A concurrent run stored its carrier shipment first; ours is never
+        // bought (no money spent) and theirs is the one that counts.
+        tracing::info!(
+            shipment_id = ship.id,
+            "carrier shipment chosen by a concurrent run"
+        );
+    }
+    Ok(())
+}
+
+/// `buying → label_bought`: ask first, buy only if the carrier has no label.
+async fn buy_once(app: &App, ship: &shipment::Model) -> Result<(), StepError> {
+    let (Some(account), Some(cs_id), Some(rate_id)) = (
+        ship.carrier_account.as_deref(),
+        ship.carrier_shipment_id.as_deref(),
+        ship.rate_id.as_deref(),
+    ) else {
+        return Err(StepError::Permanent(
+            "shipment is buying without a carrier shipment".into(),
+        ));
+    };
+    let Some(carrier) = app.carriers.get(account) else {
+        return Err(StepError::Permanent(format!(
+            "carrier account `{account}` is no longer configured"
+        )));
+    };
+    let existing = carrier.connector.shipment(cs_id).await?;
+    let label = match existing.label {
+        Some(label) => {
+            tracing::info!(
+                shipment_id = ship.id,
+                carrier_shipment = cs_id,
+                "label found at the carrier; recording it"
+            );
+            label
+        }
+        None => {
+            app.store.count_buy_attempt(ship.id).await?;
+            match carrier.connector.buy(cs_id, rate_id).await {
+                Ok(label) => label,
+                Err(e) => {
+                    // The answer may be lost while the purchase went through:
+                    // look once more before calling it a failure.
+                    if let Ok(CarrierShipment {
+                        label: Some(label), ..
+                    }) = carrier.connector.shipment(cs_id).await
+                    {
+                        label
+                    } else {
+                        return Err(e.into());
+                    }
+                }
+            }
+        }
+    };
+    record(app, ship.id, &label).await
+}
+
+async fn record(app: &App, shipment_id: i64, l: &PurchasedLabel) -> Result<(), StepError> {
+    let recorded = app
+        .store
+        .record_label(
+            shipment_id,
+            &LabelRecord {
+                carrier: l.carrier.clone(),
+                service: l.service.clone(),
+                amount: l.amount,
+                currency: l.currency.clone(),
+                tracking_code: l.tracking_code.clone(),
+                tracking_url: l.tracking_url.clone(),
+                label_url: l.label_url.clone(),
+            },
+        )
+        .await?;
+    tracing::info!(shipment_id, recorded, carrier = %l.carrier, service = %l.service, tracking = %l.tracking_code, "label bought");
+    Ok(())
+}
+
+/// The cheapest rate of a carrier the warehouse allows; ties go to the
+/// faster one, then to the carrier's order.
+pub fn cheapest<'a>(rates: &'a [Rate], choice: &CarrierChoice) -> Option<&'a Rate> {
+    rates
+        .iter()
+        .filter(|r| choice.allows(&r.carrier))
+        .min_by(|a, b| {
+            a.amount.cmp(&b.amount).then(
+                a.delivery_days
+                    .unwrap_or(u32::MAX)
+                    .cmp(&b.delivery_days.unwrap_or(u32::MAX)),
+            )
+        })
+}
+
+/// One box holding every line: per-unit weight from config's `sku_grams`,
+/// else the channel's grams, else the default item weight; plus the box.
+pub fn parcel_for(lines: &[OrderLine], shipping: &ShippingSettings) -> ParcelSpec {
+    let grams: u64 = lines
+        .iter()
+        .map(|l| {
+            let unit = l
+                .sku
+                .as_ref()
+                .and_then(|s| shipping.sku_grams.get(s).copied())
+                .or(l.grams.filter(|g| *g > 0))
+                .unwrap_or(shipping.default_item_grams);
+            unit as u64 * l.quantity as u64
+        })
+        .sum::<u64>()
+        + shipping.default_box.tare_grams as u64;
+    // Ounces, rounded up to a tenth (carriers round up anyway).
+    let oz = (Decimal::from(grams) / Decimal::new(28_349_523_125, 9))
+        .round_dp_with_strategy(1, rust_decimal::RoundingStrategy::AwayFromZero);
+    let b = &shipping.default_box;
+    ParcelSpec {
+        weight_oz: oz.max(Decimal::new(1, 1)),
+        length_in: b.length_in,
+        width_in: b.width_in,
+        height_in: b.height_in,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rate(id: &str, carrier: &str, amount: &str, days: u32) -> Rate {
+        Rate {
+            id: id.into(),
+            carrier: carrier.into(),
+            service: "S".into(),
+            amount: amount.parse().unwrap(),
+            currency: "USD".into(),
+            delivery_days: Some(days),
+        }
+    }
+
+    #[test]
+    fn cheapest_of_the_allowed_carriers() {
+        let rates = [
+            rate("a", "USPS", "7.10", 3),
+            rate("b", "UPS", "6.90", 5),
+            rate("c", "FedEx", "6.90", 2),
+        ];
+        let any = CarrierChoice::parse("easypost");
+        assert_eq!(cheapest(&rates, &any).unwrap().id, "c");
+        let usps_ups = CarrierChoice::parse("easypost:usps,UPS");
+        assert_eq!(cheapest(&rates, &usps_ups).unwrap().id, "b");
+        let dhl = CarrierChoice::parse("easypost:DHL");
+        assert!(cheapest(&rates, &dhl).is_none());
+    }
+
+    #[test]
+    fn parcel_weight_comes_from_config_then_channel_then_default() {
+        let line = |sku: &str, q: u32, grams: Option<u32>| OrderLine {
+            external_id: None,
+            sku: Some(sku.into()),
+            title: sku.into(),
+            quantity: q,
+            unit_price: Decimal::ONE,
+            tax: Decimal::ZERO,
+            discount: Decimal::ZERO,
+            total: Decimal::ONE,
+            grams,
+        };
+        let mut s = ShippingSettings::default();
+        s.sku_grams.insert("A".into(), 100);
+        s.default_item_grams = 500;
+        s.default_box.tare_grams = 0;
+        // 2×100 (config wins over the channel's 999) + 1×300 + 1×500 = 1000 g.
+        let p = parcel_for(
+            &[
+                line("A", 2, Some(999)),
+                line("B", 1, Some(300)),
+                line("C", 1, None),
+            ],
+            &s,
+        );
+        // 1000 g = 35.27 oz, rounded up to 35.3.
+        assert_eq!(p.weight_oz, Decimal::new(353, 1));
+    }
+}

@@ -1,0 +1,344 @@
+//! The OpenAPI 3 document of the HTTP server, generated from the handlers'
+//! `#[utoipa::path]` attributes and served at `GET /api/openapi.json`.
+//!
+//! The document is public (no bearer token), as is customary: it describes
+//! the API and holds no data; every `/api` operation in it still requires the
+//! token. A route is added to the document by putting `#[utoipa::path]` on its
+//! handler and naming the handler in [`ApiDoc`]'s `paths(...)`; `tests/api.rs`
+//! fails when a route of the server is missing here.
+//!
+//! utoipa stays out of `orderhub-core`: core types (`StoredOrder`,
+//! `ChannelStatus`, `OrderStatus`) are described by the small schema types
+//! below, which mirror what the handlers serialize.
+
+use super::api;
+use crate::jobs_api;
+use axum::Json;
+use orderhub_core::OrderStatus;
+use std::borrow::Cow;
+use std::sync::LazyLock;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::RefOr;
+use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
+
+/// The server's OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "orderhub",
+        description = "Channel webhooks and the ops API of the orderhub worker. \
+            Every `/api` operation except this document needs `Authorization: Bearer <token>`, \
+            the token being read from the environment variable `server.api_token_env` names."
+    ),
+    paths(
+        healthz,
+        channel_webhook,
+        carrier_webhook,
+        document,
+        api::channels,
+        api::list_orders,
+        api::show_order,
+        api::list_jobs,
+        api::show_job,
+        api::retry_job,
+        api::cancel_job,
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "ops", description = "Ops API: sync health, stored orders, queued jobs (bearer token)"),
+        (name = "webhooks", description = "Deliveries from sales channels and carriers, verified by signature"),
+        (name = "meta", description = "Health and this document (public)"),
+    )
+)]
+pub struct ApiDoc;
+
+/// The security scheme the `/api` operations name (`security(("bearer" = []))`).
+pub const BEARER: &str = "bearer";
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            BEARER,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The ops token: the value of the environment variable that \
+                         `server.api_token_env` names (`ORDERHUB_API_TOKEN` by default).",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(ApiDoc::openapi);
+
+/// This OpenAPI document. Public (no bearer token), as is customary: it
+/// describes the API and holds no data.
+#[utoipa::path(
+    get,
+    path = "/api/openapi.json",
+    tag = "meta",
+    responses(
+        (status = 200, description = "The OpenAPI 3 document of this server", body = serde_json::Value),
+    )
+)]
+pub async fn document() -> Json<&'static utoipa::openapi::OpenApi> {
+    Json(&DOCUMENT)
+}
+
+// Routes whose handlers live outside `api.rs` are described by these
+// signature-only functions (never called; the router serves the real ones).
+
+/// Liveness: answers `ok` while the process serves HTTP.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "meta",
+    responses((status = 200, description = "The server is up", body = String, content_type = "text/plain", example = "ok"))
+)]
+#[allow(dead_code)]
+fn healthz() {}
+
+/// A channel's webhook delivery. The signature is checked on the raw body
+/// (Shopify: `X-Shopify-Hmac-Sha256`), the delivery stored in the inbox keyed
+/// by its delivery id (Shopify: `X-Shopify-Webhook-Id`), then the order it
+/// carries applied (newest wins) or quarantined; both are acknowledged.
+#[utoipa::path(
+    post,
+    path = "/webhooks/channels/{channel_id}",
+    tag = "webhooks",
+    params(
+        ("channel_id" = String, Path, description = "The channel's configured id"),
+        ("X-Shopify-Hmac-Sha256" = Option<String>, Header, description = "Shopify: base64 HMAC-SHA256 of the raw body with the webhook secret"),
+        ("X-Shopify-Topic" = Option<String>, Header, description = "Shopify: `orders/create`, `orders/updated` or `orders/cancelled`"),
+        ("X-Shopify-Webhook-Id" = Option<String>, Header, description = "Shopify: the delivery id, used to deduplicate"),
+    ),
+    request_body(content = serde_json::Value, content_type = "application/json", description = "The channel's payload, verified byte for byte"),
+    responses(
+        (status = 200, description = "Stored (and applied or quarantined), or a duplicate delivery", body = WebhookAck),
+        (status = 400, description = "The body is not UTF-8", body = ErrorBody),
+        (status = 401, description = "Missing or bad signature", body = ErrorBody),
+        (status = 404, description = "No channel with this id", body = ErrorBody),
+        (status = 413, description = "The body is larger than the server accepts"),
+        (status = 503, description = "The store is unavailable; the channel should redeliver", body = ErrorBody),
+    )
+)]
+#[allow(dead_code)]
+fn channel_webhook() {}
+
+/// A carrier's tracking event. The signature is checked on the raw body
+/// (EasyPost: `X-Hmac-Signature`) and the event stored in the inbox,
+/// deduplicated by the carrier's event id, before the answer; applying it to
+/// the shipment happens afterwards in a job.
+#[utoipa::path(
+    post,
+    path = "/webhooks/carriers/{carrier_id}",
+    tag = "webhooks",
+    params(
+        ("carrier_id" = String, Path, description = "The carrier's configured id"),
+        ("X-Hmac-Signature" = Option<String>, Header, description = "EasyPost: HMAC-SHA256 of the raw body with the webhook secret"),
+    ),
+    request_body(content = serde_json::Value, content_type = "application/json", description = "The carrier's event, verified byte for byte"),
+    responses(
+        (status = 200, description = "Stored (`accepted`), or a replay (`duplicate`)", body = WebhookAck),
+        (status = 400, description = "The body is not UTF-8", body = ErrorBody),
+        (status = 401, description = "Missing or bad signature", body = ErrorBody),
+        (status = 404, description = "No carrier with this id", body = ErrorBody),
+        (status = 413, description = "The body is larger than the server accepts"),
+        (status = 503, description = "The store is unavailable; the carrier should redeliver", body = ErrorBody),
+    )
+)]
+#[allow(dead_code)]
+fn carrier_webhook() {}
+
+/// An error answer.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ErrorBody {
+    /// A short message, never internals.
+    pub error: String,
+}
+
+/// A webhook acknowledgement.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct WebhookAck {
+    /// Channels: `Inserted(<order id>)`, `Updated(<order id>)`,
+    /// `Unchanged(<order id>)`, `quarantined`, `stored` (applied later) or
+    /// `duplicate`. Carriers: `accepted` or `duplicate`.
+    #[schema(example = "Inserted(42)")]
+    pub status: String,
+}
+
+/// `GET /api/channels`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ChannelList {
+    pub channels: Vec<ChannelStatus>,
+}
+
+/// A channel and the health of its sync (orderhub-core's `ChannelStatus`).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ChannelStatus {
+    pub id: String,
+    pub seller_id: String,
+    /// The connector kind, e.g. `shopify`.
+    pub kind: String,
+    /// The sync cursor: orders changed up to this time are stored.
+    #[schema(required = true, format = DateTime)]
+    pub watermark: Option<String>,
+    #[schema(required = true, format = DateTime)]
+    pub last_success_at: Option<String>,
+    /// Seconds since the last successful sync.
+    #[schema(required = true)]
+    pub lag_seconds: Option<i64>,
+    #[schema(required = true)]
+    pub last_error: Option<String>,
+    /// Consecutive failed syncs.
+    pub error_count: i64,
+    pub orders_synced: i64,
+    /// The worker instance holding the channel's lease, if any.
+    #[schema(required = true)]
+    pub lease_owner: Option<String>,
+}
+
+/// `GET /api/orders`: a page of orders by ascending id.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct OrderList {
+    pub orders: Vec<OrderSummary>,
+    /// Pass as `after` for the next page; null on the last page.
+    #[schema(required = true)]
+    pub next_after: Option<i64>,
+}
+
+/// An order in a list (`GET /api/orders/{id}` gives the whole order).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct OrderSummary {
+    pub id: i64,
+    pub channel_id: String,
+    /// The order's id on the channel.
+    pub external_id: String,
+    /// The order number shown to the buyer, e.g. `#1001`.
+    #[schema(required = true)]
+    pub number: Option<String>,
+    pub status: OrderStatusName,
+    pub payment_status: String,
+    /// Exact decimal, as a string.
+    #[schema(example = "129.90")]
+    pub total: String,
+    /// ISO 4217 code.
+    pub currency: String,
+    #[schema(format = DateTime)]
+    pub placed_at: String,
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+    #[schema(required = true)]
+    pub customer_name: Option<String>,
+}
+
+/// An order status of orderhub's flow (orderhub-core's `OrderStatus`).
+pub struct OrderStatusName;
+
+impl PartialSchema for OrderStatusName {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(OrderStatus::ALL.map(OrderStatus::as_str)))
+            .into()
+    }
+}
+
+impl ToSchema for OrderStatusName {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("OrderStatus")
+    }
+}
+
+/// An order as stored (orderhub-core's `StoredOrder`): lines, money as exact
+/// decimal strings, UTC times. Described as an open object because its shape
+/// follows the core model as it grows.
+pub struct StoredOrder;
+
+impl PartialSchema for StoredOrder {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some(
+                "An order as stored, with its lines: the order model's fields plus `id`, \
+                 `seller_id`, `channel_id`, `exception_reason` and `synced_at`.",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for StoredOrder {}
+
+/// A job status as apalis writes it.
+pub struct JobStatusName;
+
+impl PartialSchema for JobStatusName {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(jobs_api::STATUSES))
+            .into()
+    }
+}
+
+impl ToSchema for JobStatusName {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("JobStatus")
+    }
+}
+
+/// `GET /api/jobs`: newest first.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct JobList {
+    pub jobs: Vec<Job>,
+}
+
+/// A queued job (a row of apalis's jobs table).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct Job {
+    pub id: String,
+    /// The job type, e.g. the `PollChannel` queue.
+    pub queue: String,
+    pub status: JobStatusName,
+    pub attempts: i64,
+    pub max_attempts: i64,
+    /// Unix seconds.
+    pub run_at: i64,
+    /// Unix seconds.
+    #[schema(required = true)]
+    pub done_at: Option<i64>,
+    /// The worker holding the job.
+    #[schema(required = true)]
+    pub lock_by: Option<String>,
+    /// The last result apalis recorded (the error of a failed attempt).
+    #[schema(required = true)]
+    pub last_result: Option<String>,
+    /// The job's arguments, e.g. `{"channel_id": "shop"}`; null when they
+    /// are not JSON.
+    #[schema(value_type = Option<Object>, required = true)]
+    pub args: serde_json::Value,
+}
+
+/// The answer to a retry or a cancel that applied.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct JobAction {
+    pub id: String,
+    /// `retried` or `cancelled`.
+    pub status: String,
+}
