@@ -30,6 +30,15 @@ async fn start(toml: &str, easypost: &Sandbox) -> (Arc<App>, std::net::SocketAdd
     (app, addr)
 }
 
+/// Every order delivered and the channel told everything: tracking and the
+/// delivery.
+async fn all_done(store: &Store, n: u64) -> bool {
+    let Ok(c) = store.fulfillment_counts().await else {
+        return false;
+    };
+    delivered(store).await >= n && c.tracking_pushed >= n && c.delivery_pushed >= n
+}
+
 async fn delivered(store: &Store) -> u64 {
     store
         .count_orders_in(OrderStatus::Delivered)
@@ -47,6 +56,10 @@ async fn assert_exactly_once(store: &Store, shopify: &Sandbox, easypost: &Sandbo
     assert_eq!(counts.labels_bought, n);
     assert_eq!(counts.tracking_pushed, n, "no tracking push lost");
     assert_eq!(counts.delivered, n);
+    assert_eq!(
+        counts.delivery_pushed, n,
+        "every delivery told to the channel"
+    );
     assert_eq!(counts.exceptions, 0);
     let rec = Recorded::read(shopify, easypost).await;
     assert_eq!(rec.labels.len() as u64, n, "a label for every shipment");
@@ -67,7 +80,7 @@ async fn full_flow(db: Db) {
     .await;
     let done = wait_for(Duration::from_secs(120), || {
         let s = app.store.clone();
-        async move { delivered(&s).await >= 200 }
+        async move { all_done(&s, 200).await }
     })
     .await;
     assert!(
@@ -131,11 +144,14 @@ async fn flow_with_faults(db: Db) {
         .await;
     let done = wait_for(Duration::from_secs(240), || {
         let s = app.store.clone();
-        async move { delivered(&s).await >= 200 }
+        async move { all_done(&s, 200).await }
     })
     .await;
     let ep = easypost.stats().await;
     let sh = shopify.stats().await;
+    if !done {
+        dump_unfinished(&app).await;
+    }
     assert!(
         done,
         "200 orders delivered ({} so far; faults: shopify {} easypost {})",
@@ -153,6 +169,60 @@ async fn flow_with_faults(db: Db) {
     );
     assert!(sh["faults_injected"]["5xx"].as_u64().unwrap_or(0) > 0);
     assert_exactly_once(&app.store, &shopify, &easypost, 200).await;
+}
+
+/// What the orders that did not arrive are stuck on, for a failing test.
+async fn dump_unfinished(app: &App) {
+    let mut after = None;
+    loop {
+        let page = app
+            .store
+            .list_orders(&orderhub_core::store::OrderFilter {
+                after_id: after,
+                limit: 500,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let Some(last) = page.last() else { break };
+        after = Some(last.id);
+        for o in page.iter().filter(|o| o.status != "delivered") {
+            let ships = app.store.order_shipments(o.id).await.unwrap();
+            eprintln!(
+                "order {} {} ({:?}): {:?}",
+                o.id,
+                o.status,
+                o.exception_reason,
+                ships
+                    .iter()
+                    .map(|s| (
+                        &s.shipment.status,
+                        &s.shipment.tracking_status,
+                        &s.shipment.status_pushed,
+                        s.shipment.tracking_pushed_at.is_some(),
+                        &s.shipment.exception_reason
+                    ))
+                    .collect::<Vec<_>>()
+            );
+        }
+    }
+    let jobs = orderhub::jobs_api::list(
+        &app.store,
+        &orderhub::jobs_api::JobFilter {
+            queue: None,
+            status: Some("Failed".into()),
+            channel: None,
+            limit: 20,
+        },
+    )
+    .await
+    .unwrap();
+    for j in jobs {
+        eprintln!(
+            "failed job {} {} {:?} {:?}",
+            j.queue, j.attempts, j.args, j.last_result
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -218,7 +288,7 @@ async fn kill_mid_run(db: Db) {
     let mut child = spawn();
     let done = wait_for(Duration::from_secs(180), || {
         let s = store.clone();
-        async move { delivered(&s).await >= 200 }
+        async move { all_done(&s, 200).await }
     })
     .await;
     child.kill().unwrap();

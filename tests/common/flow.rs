@@ -37,6 +37,7 @@ pub fn flow_toml(db_url: &str, shopify: &str, easypost: &str, extra_worker: &str
 id = "{CARRIER_ID}"
 kind = "easypost"
 base_url = "{easypost}"
+options = {{ requests_per_second = "100" }}
 [carriers.secrets]
 api_key = "ORDERHUB_TEST_EP_KEY"
 webhook_secret = "ORDERHUB_TEST_EP_HOOK_SECRET"

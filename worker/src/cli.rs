@@ -112,10 +112,16 @@ enum OrdersCommand {
     Show { id: i64 },
 }
 
-fn init_tracing(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("ORDERHUB_LOG").unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new("info,sqlx=warn,sea_orm=warn,apalis=warn")
-    });
+/// Logs go to stderr, filtered by `ORDERHUB_LOG` (default `info`; the demo
+/// and the bench default to `warn` so their progress and figures stay readable).
+fn init_tracing(format: LogFormat, quiet: bool) {
+    let default = if quiet {
+        "warn,sqlx=warn,sea_orm=warn,apalis=warn"
+    } else {
+        "info,sqlx=warn,sea_orm=warn,apalis=warn"
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ORDERHUB_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -127,7 +133,8 @@ fn init_tracing(format: LogFormat) {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.log_format);
+    let quiet = matches!(cli.command, Command::Demo { .. } | Command::Bench { .. });
+    init_tracing(cli.log_format, quiet);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -315,7 +322,9 @@ async fn orders(store: &Store, cmd: OrdersCommand) -> anyhow::Result<ExitCode> {
         }
         OrdersCommand::Show { id } => match store.get_order(id).await? {
             Some(o) => {
-                println!("{}", serde_json::to_string_pretty(&o)?);
+                let mut v = serde_json::to_value(&o)?;
+                v["shipments"] = serde_json::to_value(store.order_shipments(id).await?)?;
+                println!("{}", serde_json::to_string_pretty(&v)?);
                 Ok(ExitCode::SUCCESS)
             }
             None => {

@@ -79,6 +79,8 @@ pub struct FulfillmentCounts {
     pub labels_bought: u64,
     pub tracking_pushed: u64,
     pub delivered: u64,
+    /// Shipments whose channel was told they were delivered.
+    pub delivery_pushed: u64,
     pub exceptions: u64,
 }
 
@@ -338,12 +340,15 @@ impl Store {
         update: &TrackingUpdate,
     ) -> Result<TrackingOutcome, DbErr> {
         let tx = self.begin_write().await?;
-        let mut q = shipment::Entity::find()
-            .filter(shipment::Column::CarrierAccount.eq(carrier_account))
-            .filter(shipment::Column::TrackingCode.eq(update.tracking_code.as_str()));
-        if let Some(cs) = &update.carrier_shipment_id {
-            q = q.filter(shipment::Column::CarrierShipmentId.eq(cs.as_str()));
-        }
+        // By the carrier's shipment id when the event names it: that id is
+        // stored before the purchase, so events that overtake a lost buy
+        // answer still find their shipment. Else by tracking code.
+        let mut q =
+            shipment::Entity::find().filter(shipment::Column::CarrierAccount.eq(carrier_account));
+        q = match &update.carrier_shipment_id {
+            Some(cs) => q.filter(shipment::Column::CarrierShipmentId.eq(cs.as_str())),
+            None => q.filter(shipment::Column::TrackingCode.eq(update.tracking_code.as_str())),
+        };
         let Some(ship) = q.one(&tx).await? else {
             tx.rollback().await?;
             return Ok(TrackingOutcome::UnknownShipment);
@@ -470,6 +475,11 @@ impl Store {
                 shipment::Entity::find().filter(
                     shipment::Column::TrackingStatus.eq(TrackingStatus::Delivered.as_str()),
                 ),
+            )
+            .await?,
+            delivery_pushed: count(
+                shipment::Entity::find()
+                    .filter(shipment::Column::StatusPushed.eq(TrackingStatus::Delivered.as_str())),
             )
             .await?,
             exceptions: count(

@@ -33,6 +33,9 @@ pub async fn apply_tracking_event(
     .await
 }
 
+/// How long an event for a shipment we do not know is retried.
+const UNKNOWN_SHIPMENT_PATIENCE: chrono::Duration = chrono::Duration::minutes(10);
+
 pub async fn apply_once(app: &App, inbox_id: i64) -> Result<(), StepError> {
     let Some(row) = app.store.webhook(inbox_id).await? else {
         return Err(StepError::Permanent(format!("no inbox row {inbox_id}")));
@@ -64,6 +67,18 @@ pub async fn apply_once(app: &App, inbox_id: i64) -> Result<(), StepError> {
     };
     match app.store.apply_tracking(&row.source_id, &update).await? {
         TrackingOutcome::UnknownShipment => {
+            // The event may have overtaken the purchase it belongs to (the
+            // buy's answer was lost and is being reconciled): try again for
+            // a while before deciding it is not ours.
+            if chrono::Utc::now() - row.received_at < UNKNOWN_SHIPMENT_PATIENCE {
+                return Err(StepError::Retry {
+                    message: format!(
+                        "no shipment with tracking code {} yet",
+                        update.tracking_code
+                    ),
+                    retry_after: None,
+                });
+            }
             tracing::info!(inbox_id, tracking = %update.tracking_code, "tracking event for no shipment of ours");
             app.store
                 .mark_webhook_processed(inbox_id, Some("no shipment with this tracking code"))

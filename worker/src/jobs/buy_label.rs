@@ -172,8 +172,14 @@ async fn buy_once(app: &App, ship: &shipment::Model) -> Result<(), StepError> {
             "carrier account `{account}` is no longer configured"
         )));
     };
-    let existing = carrier.connector.shipment(cs_id).await?;
-    let label = match existing.label {
+    // An earlier attempt may have bought it with the answer lost: ask first.
+    // With no attempt recorded nothing can have been bought, so skip the call.
+    let existing = if ship.buy_attempts > 0 {
+        carrier.connector.shipment(cs_id).await?.label
+    } else {
+        None
+    };
+    let label = match existing {
         Some(label) => {
             tracing::info!(
                 shipment_id = ship.id,

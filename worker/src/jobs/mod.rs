@@ -97,7 +97,7 @@ async fn finish(
                     tracing::warn!(queue, error = %e, "could not delay the retry");
                 }
             }
-            tracing::warn!(queue, attempt, delay_ms = delay.as_millis() as u64, error = %message, "job step failed; will retry");
+            tracing::info!(queue, attempt, delay_ms = delay.as_millis() as u64, error = %message, "job step failed; will retry");
             Err(message.into())
         }
         Err(StepError::Permanent(message)) => {

@@ -106,7 +106,9 @@ async fn push_under_lease(app: &App, shipment_id: i64) -> Result<(), StepError> 
         .status_pushed
         .as_deref()
         .map_or(TrackingStatus::Unknown, TrackingStatus::from_carrier);
-    if pushed.can_advance_to(status) {
+    // Pre-transit is what the fulfillment itself says (a label exists): the
+    // channel is told from in transit on, which saves a call per shipment.
+    if pushed.can_advance_to(status) && status != TrackingStatus::PreTransit {
         channel
             .connector
             .push_delivery_status(&DeliveryStatusPush {

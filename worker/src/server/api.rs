@@ -172,12 +172,17 @@ async fn show_order(
     _: Authorized,
     State(app): State<Arc<App>>,
     id: Result<Path<i64>, axum::extract::rejection::PathRejection>,
-) -> Result<Json<orderhub_core::store::StoredOrder>, ApiError> {
+) -> Result<Json<serde_json::Value>, ApiError> {
     let Path(id) = id.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
-    match app.store.get_order(id).await? {
-        Some(o) => Ok(Json(o)),
-        None => Err(ApiError(StatusCode::NOT_FOUND, "no such order".into())),
-    }
+    let Some(order) = app.store.get_order(id).await? else {
+        return Err(ApiError(StatusCode::NOT_FOUND, "no such order".into()));
+    };
+    // The order with its shipments: warehouse, label, rate, tracking status
+    // and timeline.
+    let shipments = app.store.order_shipments(id).await?;
+    let mut body = serde_json::to_value(&order).unwrap_or_default();
+    body["shipments"] = serde_json::to_value(&shipments).unwrap_or_default();
+    Ok(Json(body))
 }
 
 #[derive(Deserialize)]

@@ -274,7 +274,11 @@ impl PartialSchema for StoredOrder {
             .schema_type(Type::Object)
             .description(Some(
                 "An order as stored, with its lines: the order model's fields plus `id`, \
-                 `seller_id`, `channel_id`, `exception_reason` and `synced_at`.",
+                 `seller_id`, `channel_id`, `exception_reason` and `synced_at`; and \
+                 `shipments`: each with its warehouse, status (created, buying, \
+                 label_bought, exception), carrier, service, rate, label URL, tracking \
+                 code, URL and status, what was pushed to the channel, and `events`, the \
+                 tracking timeline.",
             ))
             .into()
     }

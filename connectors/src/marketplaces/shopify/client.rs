@@ -114,8 +114,8 @@ pub const ORDER_LINE_ITEMS_QUERY: &str = r#"query OrderLineItems($id: ID!, $firs
 
 pub const ORDER_FULFILLMENT_QUERY: &str = r#"query OrderFulfillmentState($id: ID!) {
   order(id: $id) {
-    fulfillmentOrders(first: 20) { nodes { id status } }
-    fulfillments(first: 20) { id status trackingInfo(first: 10) { company number url } }
+    fulfillmentOrders(first: 10) { nodes { id status } }
+    fulfillments(first: 10) { id status trackingInfo(first: 3) { company number url } }
   }
 }"#;
 
@@ -130,12 +130,12 @@ pub const FULFILLMENT_CREATE_MUTATION: &str = r#"mutation FulfillmentCreate($ful
 /// the one carrying a tracking number and see how far it has got.
 pub const ORDER_FULFILLMENT_EVENTS_QUERY: &str = r#"query OrderFulfillmentEvents($id: ID!) {
   order(id: $id) {
-    fulfillments(first: 10) {
+    fulfillments(first: 5) {
       id
       status
       displayStatus
-      trackingInfo(first: 5) { number }
-      events(first: 10, sortKey: HAPPENED_AT, reverse: true) { nodes { id status happenedAt } }
+      trackingInfo(first: 3) { number }
+      events(first: 3, sortKey: HAPPENED_AT, reverse: true) { nodes { id status happenedAt } }
     }
   }
 }"#;
@@ -172,6 +172,10 @@ struct CostBudget {
     status: Option<(ThrottleStatus, Instant)>,
     /// The last `requestedQueryCost` per operation name.
     last_requested: HashMap<&'static str, f64>,
+    /// Points reserved by calls not answered yet. Concurrent calls share the
+    /// bucket: a fresh `throttleStatus` in one answer does not know about
+    /// them, so they are taken off it (else every caller spends them again).
+    outstanding: f64,
 }
 
 impl CostBudget {
@@ -355,16 +359,19 @@ impl ShopifyConnector {
 
     /// Wait until the bucket (as last reported, refilled since) holds `op`'s cost,
     /// and reserve it so concurrent calls see the smaller budget.
-    async fn wait_for_budget(&self, op: &'static str, estimate: f64) {
-        let wait = {
+    /// Wait until the bucket holds this call's cost and reserve it; returns
+    /// the points reserved, to [`Self::release_budget`] when answered.
+    async fn wait_for_budget(&self, op: &'static str, estimate: f64) -> f64 {
+        let (wait, needed) = {
             let mut b = self.lock_budget();
             let needed = b.last_requested.get(op).copied().unwrap_or(estimate);
+            b.outstanding += needed;
             let now = Instant::now();
             let Some((available, status)) = b.available_at(now) else {
-                return;
+                return needed;
             };
             if status.restore_rate <= 0.0 {
-                return;
+                return needed;
             }
             // A little slack for the time the answer took to reach us.
             let needed_with_margin =
@@ -379,17 +386,27 @@ impl ShopifyConnector {
                 ..status
             };
             b.status = Some((reserved, at));
-            wait
+            (wait, needed)
         };
         if !wait.is_zero() {
             tracing::debug!(channel = %self.channel_id, op, wait_ms = wait.as_millis() as u64, "waiting for the Shopify cost bucket");
             tokio::time::sleep(wait).await;
         }
+        needed
+    }
+
+    fn release_budget(&self, reserved: f64) {
+        let mut b = self.lock_budget();
+        b.outstanding = (b.outstanding - reserved).max(0.0);
     }
 
     fn note_cost(&self, op: &'static str, cost: &QueryCost) {
         let mut b = self.lock_budget();
-        b.status = Some((cost.throttle_status, Instant::now()));
+        // The answer's own cost is part of `outstanding` until it is
+        // released: erring on the side of waiting a little longer.
+        let mut status = cost.throttle_status;
+        status.currently_available = (status.currently_available - b.outstanding).max(0.0);
+        b.status = Some((status, Instant::now()));
         if cost.requested_query_cost > 0.0 {
             b.last_requested.insert(op, cost.requested_query_cost);
         }
@@ -476,10 +493,10 @@ impl ShopifyConnector {
         variables: Value,
     ) -> Result<T, RemoteError> {
         let estimate = cost::query_cost(query, &variables).unwrap_or(0) as f64;
-        self.wait_for_budget(op, estimate).await;
+        let reserved = self.wait_for_budget(op, estimate).await;
         let body = json!({ "query": query, "variables": variables, "operationName": op });
         let token = self.access_token.0.as_str();
-        client
+        let result = client
             .execute(
                 |c| {
                     c.post(&self.endpoint)
@@ -489,7 +506,9 @@ impl ShopifyConnector {
                 },
                 |raw| self.check::<T>(op, raw),
             )
-            .await
+            .await;
+        self.release_budget(reserved);
+        result
     }
 
     /// Complete a node's line items when the first page did not hold them all.
