@@ -83,6 +83,10 @@ async fn full_flow(db: Db) {
         async move { all_done(&s, 200).await }
     })
     .await;
+    if !done {
+        dump_unfinished(&app).await;
+        eprintln!("easypost recorded: {}", easypost.stats().await["recorded"]);
+    }
     assert!(
         done,
         "200 orders delivered ({} so far)",
@@ -479,4 +483,128 @@ async fn carrier_webhooks_are_verified_and_applied_once_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn carrier_webhooks_are_verified_and_applied_once_postgres() {
     carrier_webhooks_are_checked(Db::Postgres).await;
+}
+
+/// Invariant 5: a channel that stays down leaves the tracking push as a
+/// visible failed job (and the shipment says why); ops retry it once the
+/// channel is back, and the tracking arrives once. Also: an order that first
+/// arrives by webhook is routed and shipped like a polled one.
+async fn channel_down_leaves_a_failed_job(db: Db) {
+    let shopify = Sandbox::start().await;
+    shopify.seed(1, 100).await;
+    let easypost = easypost(0).await;
+    let url = fresh_db(db).await;
+    // Shopify answers 503 to everything from the start: the order comes in
+    // by webhook, not by the (failing) poll.
+    shopify.faults(json!({ "rate_5xx": 1.0 })).await;
+    let (app, addr) = start(
+        &flow_toml(&url, &shopify.base, &easypost.base, "max_attempts = 2")
+            .replace("poll_interval_secs = 1", "poll_interval_secs = 3600"),
+        &easypost,
+    )
+    .await;
+    let signed: Value = reqwest::get(format!(
+        "{}/_sandbox/orders/1001/webhook?topic=orders/create",
+        shopify.base
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let mut req = reqwest::Client::new()
+        .post(format!("http://{addr}/webhooks/channels/shop"))
+        .body(signed["body"].as_str().unwrap().to_string());
+    for (k, v) in signed["headers"].as_object().unwrap() {
+        req = req.header(k.as_str(), v.as_str().unwrap());
+    }
+    assert_eq!(req.send().await.unwrap().status(), 200);
+    let failed = wait_for(Duration::from_secs(90), || {
+        let s = app.store.clone();
+        async move {
+            orderhub::jobs_api::list(
+                &s,
+                &orderhub::jobs_api::JobFilter {
+                    queue: Some(orderhub::queue::PUSH_TRACKING_QUEUE.into()),
+                    status: Some("Failed".into()),
+                    channel: None,
+                    limit: 10,
+                },
+            )
+            .await
+            .map(|j| j.iter().any(|j| j.attempts >= j.max_attempts))
+            .unwrap_or(false)
+        }
+    })
+    .await;
+    assert!(
+        failed,
+        "the push is a failed job once its attempts are spent"
+    );
+    let jobs = orderhub::jobs_api::list(
+        &app.store,
+        &orderhub::jobs_api::JobFilter {
+            queue: Some(orderhub::queue::PUSH_TRACKING_QUEUE.into()),
+            status: Some("Failed".into()),
+            channel: None,
+            limit: 10,
+        },
+    )
+    .await
+    .unwrap();
+    let job = &jobs[0];
+    let order = app.store.find_order("shop", "1001").await.unwrap().unwrap();
+    let ship = app.store.order_shipments(order.id).await.unwrap().remove(0);
+    assert_eq!(job.args["shipment_id"], ship.shipment.id);
+    assert!(ship.shipment.label_url.is_some(), "the label was bought");
+    assert!(ship.shipment.tracking_pushed_at.is_none());
+    assert!(
+        ship.shipment
+            .exception_reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("gave up"),
+        "{:?}",
+        ship.shipment.exception_reason
+    );
+    // Not dropped, not re-run behind ops' back: still failed a while later.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let again = orderhub::jobs_api::get(&app.store, &job.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.status, "Failed");
+    // The channel is back; ops retry.
+    shopify.faults(json!({})).await;
+    assert!(orderhub::jobs_api::retry(&app.store, &job.id)
+        .await
+        .unwrap());
+    let pushed = wait_for(Duration::from_secs(30), || {
+        let s = app.store.clone();
+        async move {
+            s.fulfillment_counts()
+                .await
+                .map(|c| c.tracking_pushed == 1)
+                .unwrap_or(false)
+        }
+    })
+    .await;
+    assert!(pushed, "the retried job pushed the tracking");
+    let rec = Recorded::read(&shopify, &easypost).await;
+    assert_eq!(rec.fulfillments.get("1001"), Some(&1));
+    let ship = app.store.order_shipments(order.id).await.unwrap().remove(0);
+    assert!(
+        ship.shipment.exception_reason.is_none(),
+        "the note is cleared"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_that_stays_down_leaves_a_failed_job_sqlite() {
+    channel_down_leaves_a_failed_job(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_that_stays_down_leaves_a_failed_job_postgres() {
+    channel_down_leaves_a_failed_job(Db::Postgres).await;
 }

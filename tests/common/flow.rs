@@ -14,6 +14,9 @@ pub const CARRIER_ID: &str = "ep";
 pub async fn easypost(advance_every_ms: u64) -> Sandbox {
     let mut opts = EasyPostSandboxOptions::with_key(EP_KEY);
     opts.advance_every_ms = advance_every_ms;
+    // EasyPost keeps retrying a failed delivery for a long time; a loaded
+    // test machine can be slow to answer.
+    opts.webhook_attempts = 8;
     let sandbox = EasyPostSandbox::new(opts);
     let (addr, _h) = orderhub_connectors::sandbox::serve(sandbox.router(), "127.0.0.1:0")
         .await
@@ -51,6 +54,7 @@ address = {{ name = "Acme", line1 = "417 Montgomery St", city = "San Francisco",
 stock = {{ {stock} }}
 "#,
         base = config_toml(db_url, shopify, extra_worker)
+            .replace("max_connections = 8", "max_connections = 16")
     )
 }
 

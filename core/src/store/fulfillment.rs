@@ -84,6 +84,20 @@ pub struct FulfillmentCounts {
     pub exceptions: u64,
 }
 
+/// Whether the channel has not yet heard all there is to tell about this
+/// shipment: the tracking itself, or a newer carrier status.
+pub fn needs_channel_push(s: &shipment::Model) -> bool {
+    if s.status != SHIPMENT_LABEL_BOUGHT {
+        return false;
+    }
+    let pushed = s
+        .status_pushed
+        .as_deref()
+        .map_or(TrackingStatus::Unknown, TrackingStatus::from_carrier);
+    s.tracking_pushed_at.is_none()
+        || pushed.can_advance_to(TrackingStatus::from_carrier(&s.tracking_status))
+}
+
 fn set_now() -> Expr {
     Expr::value(now())
 }
@@ -217,6 +231,10 @@ impl Store {
             )
             .col_expr(shipment::Column::LabelUrl, Expr::value(l.label_url.clone()))
             .col_expr(shipment::Column::LabelBoughtAt, set_now())
+            .col_expr(
+                shipment::Column::ExceptionReason,
+                Expr::value(None::<String>),
+            )
             .col_expr(shipment::Column::UpdatedAt, set_now())
             .filter(shipment::Column::Id.eq(id))
             .filter(shipment::Column::Status.eq(SHIPMENT_BUYING))
@@ -381,7 +399,15 @@ impl Store {
         let current = TrackingStatus::from_carrier(&ship.tracking_status);
         let mut advanced = None;
         if current.can_advance_to(update.status) {
-            // Guarded on the status read: a concurrent newer update wins.
+            // Guarded on rank, not on the status read: under concurrent
+            // updates (PostgreSQL re-checks the WHERE after the row lock)
+            // a newer status still wins over one that committed meanwhile,
+            // and an older one never overwrites a newer.
+            let lower: Vec<&str> = TrackingStatus::ALL
+                .into_iter()
+                .filter(|s| s.can_advance_to(update.status))
+                .map(TrackingStatus::as_str)
+                .collect();
             let res = shipment::Entity::update_many()
                 .col_expr(
                     shipment::Column::TrackingStatus,
@@ -390,7 +416,7 @@ impl Store {
                 .col_expr(shipment::Column::TrackingUpdatedAt, set_now())
                 .col_expr(shipment::Column::UpdatedAt, set_now())
                 .filter(shipment::Column::Id.eq(ship.id))
-                .filter(shipment::Column::TrackingStatus.eq(ship.tracking_status.as_str()))
+                .filter(shipment::Column::TrackingStatus.is_in(lower))
                 .exec(&tx)
                 .await?;
             if res.rows_affected == 1 {
@@ -426,13 +452,38 @@ impl Store {
         limit: u64,
     ) -> Result<Vec<shipment::Model>, DbErr> {
         use sea_orm::{Condition, QuerySelect};
-        let stalled = Condition::any()
-            .add(shipment::Column::Status.is_in([SHIPMENT_CREATED, SHIPMENT_BUYING]))
+        // A shipment with a noted problem waits for ops (its job is failed
+        // and listed); the sweep leaves it alone.
+        let stalled = Condition::all()
+            .add(shipment::Column::ExceptionReason.is_null())
             .add(
-                Condition::all()
-                    .add(shipment::Column::Status.eq(SHIPMENT_LABEL_BOUGHT))
-                    .add(shipment::Column::TrackingPushedAt.is_null())
-                    .add(shipment::Column::ExceptionReason.is_null()),
+                Condition::any()
+                    .add(shipment::Column::Status.is_in([SHIPMENT_CREATED, SHIPMENT_BUYING]))
+                    .add(
+                        Condition::all()
+                            .add(shipment::Column::Status.eq(SHIPMENT_LABEL_BOUGHT))
+                            .add(
+                                Condition::any()
+                                    .add(shipment::Column::TrackingPushedAt.is_null())
+                                    .add(
+                                        Condition::all()
+                                            .add(
+                                                shipment::Column::TrackingStatus
+                                                    .ne(TrackingStatus::Unknown.as_str()),
+                                            )
+                                            .add(
+                                                Condition::any()
+                                                    .add(shipment::Column::StatusPushed.is_null())
+                                                    .add(
+                                                        Expr::col(shipment::Column::StatusPushed)
+                                                            .ne(Expr::col(
+                                                                shipment::Column::TrackingStatus,
+                                                            )),
+                                                    ),
+                                            ),
+                                    ),
+                            ),
+                    ),
             );
         let rows = shipment::Entity::find()
             .filter(stalled)

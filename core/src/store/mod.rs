@@ -12,8 +12,8 @@ mod webhooks;
 
 pub use entities::*;
 pub use fulfillment::{
-    ChosenRate, FulfillmentCounts, LabelRecord, ShipmentView, TrackingOutcome, SHIPMENT_BUYING,
-    SHIPMENT_CREATED, SHIPMENT_EXCEPTION, SHIPMENT_LABEL_BOUGHT,
+    needs_channel_push, ChosenRate, FulfillmentCounts, LabelRecord, ShipmentView, TrackingOutcome,
+    SHIPMENT_BUYING, SHIPMENT_CREATED, SHIPMENT_EXCEPTION, SHIPMENT_LABEL_BOUGHT,
 };
 pub use orders::{OrderFilter, StoredOrder, UpsertOutcome};
 pub use routing::{RouteOutcome, NO_STOCK};

@@ -5,8 +5,7 @@
 use super::{finish, StepError};
 use crate::app::App;
 use apalis::prelude::{Attempt, BoxDynError, Data, TaskId};
-use orderhub_core::store::TrackingOutcome;
-use orderhub_core::TrackingStatus;
+use orderhub_core::store::{needs_channel_push, TrackingOutcome};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -28,6 +27,7 @@ pub async fn apply_tracking_event(
         crate::queue::TRACKING_EVENT_QUEUE,
         task_id.as_ref(),
         attempt.current(),
+        None,
         outcome,
     )
     .await
@@ -93,13 +93,11 @@ pub async fn apply_once(app: &App, inbox_id: i64) -> Result<(), StepError> {
             tracing::info!(inbox_id, shipment_id, new_events, advanced = ?advanced, "tracking event applied");
             // Whether or not this run advanced it: the channel may still lack
             // the current status (a crash after an earlier apply).
-            let needs_push = app.store.shipment(shipment_id).await?.is_some_and(|s| {
-                let pushed = s
-                    .status_pushed
-                    .as_deref()
-                    .map_or(TrackingStatus::Unknown, TrackingStatus::from_carrier);
-                pushed.can_advance_to(TrackingStatus::from_carrier(&s.tracking_status))
-            });
+            let needs_push = app
+                .store
+                .shipment(shipment_id)
+                .await?
+                .is_some_and(|s| needs_channel_push(&s));
             if needs_push {
                 app.queue
                     .push_tracking

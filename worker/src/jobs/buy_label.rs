@@ -45,6 +45,7 @@ pub async fn buy_label(
         crate::queue::BUY_LABEL_QUEUE,
         task_id.as_ref(),
         attempt.current(),
+        Some(job.shipment_id),
         outcome,
     )
     .await

@@ -78,11 +78,15 @@ const JOB_BACKOFF: RetryPolicy = RetryPolicy {
 };
 
 /// Turn a step's outcome into what apalis should record (see the module doc).
+/// `shipment_id`: the shipment the job works on; when its last attempt
+/// fails, the shipment notes why, which keeps the sweep from re-enqueueing
+/// what ops are meant to see and retry.
 async fn finish(
     app: &App,
     queue: &str,
     task_id: Option<&apalis::prelude::TaskId>,
     attempt: usize,
+    shipment_id: Option<i64>,
     outcome: Result<(), StepError>,
 ) -> Result<(), BoxDynError> {
     match outcome {
@@ -91,6 +95,14 @@ async fn finish(
             message,
             retry_after,
         }) => {
+            if attempt >= app.settings.worker.max_attempts {
+                tracing::warn!(queue, attempt, error = %message, "job gave up; left failed for ops");
+                if let Some(id) = shipment_id {
+                    let note = format!("{queue} gave up after {attempt} attempts: {message}");
+                    app.store.note_shipment_problem(id, Some(&note)).await?;
+                }
+                return Err(message.into());
+            }
             let delay = JOB_BACKOFF.delay(attempt.saturating_sub(1) as u32, retry_after);
             if let Some(id) = task_id {
                 if let Err(e) = crate::jobs_api::delay(&app.store, &id.to_string(), delay).await {

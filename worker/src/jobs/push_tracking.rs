@@ -7,7 +7,7 @@ use super::{finish, StepError};
 use crate::app::App;
 use apalis::prelude::{Attempt, BoxDynError, Data, TaskId};
 use orderhub_connectors::{DeliveryStatusPush, TrackingPush};
-use orderhub_core::store::SHIPMENT_LABEL_BOUGHT;
+use orderhub_core::store::{needs_channel_push, SHIPMENT_LABEL_BOUGHT};
 use orderhub_core::TrackingStatus;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -35,6 +35,7 @@ pub async fn push_tracking(
         crate::queue::PUSH_TRACKING_QUEUE,
         task_id.as_ref(),
         attempt.current(),
+        Some(job.shipment_id),
         outcome,
     )
     .await
@@ -45,21 +46,29 @@ pub async fn push_tracking(
 const PUSH_LEASE_MS: i64 = 60_000;
 
 pub async fn push_tracking_once(app: &App, shipment_id: i64) -> Result<(), StepError> {
-    // One run at a time per shipment: two concurrent runs would both see
-    // "not pushed yet" and tell the channel twice.
-    if !app
-        .store
-        .take_push_lease(shipment_id, PUSH_LEASE_MS)
-        .await?
-    {
-        return Err(StepError::Retry {
-            message: format!("shipment {shipment_id} is being pushed by another run"),
-            retry_after: None,
-        });
+    // One run at a time per shipment (two would both see "not pushed yet"
+    // and tell the channel twice). A run that finds the lease taken leaves
+    // it to the holder, which looks again after letting go, so whatever
+    // this run was enqueued for is pushed by it. After a crash the lease
+    // expires and the scheduler's sweep enqueues the push again.
+    for _ in 0..5 {
+        if !app
+            .store
+            .take_push_lease(shipment_id, PUSH_LEASE_MS)
+            .await?
+        {
+            tracing::debug!(shipment_id, "push lease held by another run; it will push");
+            return Ok(());
+        }
+        let result = push_under_lease(app, shipment_id).await;
+        app.store.release_push_lease(shipment_id).await?;
+        result?;
+        match app.store.shipment(shipment_id).await? {
+            Some(s) if needs_channel_push(&s) => continue,
+            _ => return Ok(()),
+        }
     }
-    let result = push_under_lease(app, shipment_id).await;
-    app.store.release_push_lease(shipment_id).await?;
-    result
+    Ok(())
 }
 
 async fn push_under_lease(app: &App, shipment_id: i64) -> Result<(), StepError> {
@@ -106,9 +115,13 @@ async fn push_under_lease(app: &App, shipment_id: i64) -> Result<(), StepError> 
         .status_pushed
         .as_deref()
         .map_or(TrackingStatus::Unknown, TrackingStatus::from_carrier);
-    // Pre-transit is what the fulfillment itself says (a label exists): the
-    // channel is told from in transit on, which saves a call per shipment.
-    if pushed.can_advance_to(status) && status != TrackingStatus::PreTransit {
+    // Pre-transit is what the fulfillment itself says (a label exists): it is
+    // recorded, not sent, which saves a call per shipment.
+    if pushed.can_advance_to(status) && status == TrackingStatus::PreTransit {
+        app.store
+            .mark_status_pushed(ship.id, ship.status_pushed.as_deref(), status)
+            .await?;
+    } else if pushed.can_advance_to(status) {
         channel
             .connector
             .push_delivery_status(&DeliveryStatusPush {

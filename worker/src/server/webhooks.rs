@@ -1,7 +1,11 @@
-//! `POST /webhooks/channels/{channel_id}`: verify the signature on the raw
+//! Webhooks from channels and carriers: verify the signature on the raw
 //! bytes, store the delivery in the inbox (deduplicated by its delivery id),
-//! and only then acknowledge. The order it carries is applied right after
-//! storing; a payload we cannot map is quarantined, still acknowledged.
+//! and only then acknowledge.
+//!
+//! `POST /webhooks/channels/{channel_id}`: the order it carries is applied
+//! right after storing; a payload we cannot map is quarantined, still
+//! acknowledged. `POST /webhooks/carriers/{carrier_id}`: see
+//! [`carrier_webhook`].
 
 use super::ApiError;
 use crate::app::App;
@@ -9,52 +13,71 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
+use orderhub_connectors::{VerifiedWebhook, WebhookError};
 use std::sync::Arc;
+
+type WebhookAnswer = Result<(StatusCode, Json<serde_json::Value>), ApiError>;
+
+fn answer(status: &str) -> WebhookAnswer {
+    Ok((
+        StatusCode::OK,
+        Json(serde_json::json!({ "status": status })),
+    ))
+}
+
+/// The part every webhook shares: the signature checked on the raw bytes
+/// (401), the body stored in the inbox under its delivery id before any
+/// answer. `Ok(None)` for a delivery stored before (a replay).
+async fn verify_and_store(
+    app: &App,
+    source: &str,
+    source_id: &str,
+    verified: Result<VerifiedWebhook, WebhookError>,
+    body: &[u8],
+) -> Result<Option<(i64, VerifiedWebhook)>, ApiError> {
+    let verified = verified.map_err(|e| {
+        tracing::warn!(source, source_id, reason = %e, "webhook rejected");
+        ApiError(StatusCode::UNAUTHORIZED, e.to_string())
+    })?;
+    let Ok(text) = std::str::from_utf8(body) else {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "body is not UTF-8".into(),
+        ));
+    };
+    let inbox_id = app
+        .store
+        .insert_webhook(
+            source,
+            source_id,
+            &verified.delivery_id,
+            &verified.topic,
+            text,
+        )
+        .await?;
+    if inbox_id.is_none() {
+        tracing::info!(source, source_id, delivery = %verified.delivery_id, "duplicate webhook ignored");
+    }
+    Ok(inbox_id.map(|id| (id, verified)))
+}
 
 pub async fn channel_webhook(
     State(app): State<Arc<App>>,
     Path(channel_id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+) -> WebhookAnswer {
     let Some(channel) = app.channels.get(&channel_id) else {
         return Err(ApiError(StatusCode::NOT_FOUND, "unknown channel".into()));
     };
-    let verified = channel
-        .connector
-        .verify_webhook(&headers, &body)
-        .map_err(|e| {
-            tracing::warn!(channel = %channel_id, reason = %e, "webhook rejected");
-            ApiError(StatusCode::UNAUTHORIZED, e.to_string())
-        })?;
-    let Ok(text) = std::str::from_utf8(&body) else {
-        return Err(ApiError(
-            StatusCode::BAD_REQUEST,
-            "body is not UTF-8".into(),
-        ));
-    };
-    let Some(inbox_id) = app
-        .store
-        .insert_webhook(
-            "channel",
-            &channel_id,
-            &verified.delivery_id,
-            &verified.topic,
-            text,
-        )
-        .await?
+    let verified = channel.connector.verify_webhook(&headers, &body);
+    let Some((inbox_id, verified)) =
+        verify_and_store(&app, "channel", &channel_id, verified, &body).await?
     else {
-        tracing::info!(channel = %channel_id, delivery = %verified.delivery_id, "duplicate webhook ignored");
-        return Ok((
-            StatusCode::OK,
-            Json(serde_json::json!({ "status": "duplicate" })),
-        ));
+        return answer("duplicate");
     };
     let outcome = apply(&app, channel, inbox_id, &verified.topic, &body).await?;
-    Ok((
-        StatusCode::OK,
-        Json(serde_json::json!({ "status": outcome })),
-    ))
+    answer(&outcome)
 }
 
 /// Apply a stored delivery: upsert its order (newest wins) or quarantine it,
@@ -71,6 +94,18 @@ pub async fn apply(
     Ok(match channel.connector.order_from_webhook(topic, body) {
         Ok(order) => match app.store.upsert_order(&s.seller, &s.id, &order).await {
             Ok(out) => {
+                if let orderhub_core::store::UpsertOutcome::Inserted(order_id) = out {
+                    // A new order that came by webhook before any poll saw it
+                    // is routed like a polled one.
+                    if let Err(e) = app
+                        .queue
+                        .route
+                        .push(crate::jobs::RouteOrder { order_id })
+                        .await
+                    {
+                        tracing::error!(channel = %s.id, order_id, error = %e, "enqueue RouteOrder failed; the order stays awaiting");
+                    }
+                }
                 app.store.mark_webhook_processed(inbox_id, None).await?;
                 format!("{out:?}")
             }
@@ -117,39 +152,15 @@ pub async fn carrier_webhook(
     Path(carrier_id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+) -> WebhookAnswer {
     let Some(carrier) = app.carriers.get(&carrier_id) else {
         return Err(ApiError(StatusCode::NOT_FOUND, "unknown carrier".into()));
     };
-    let verified = carrier
-        .connector
-        .verify_webhook(&headers, &body)
-        .map_err(|e| {
-            tracing::warn!(carrier = %carrier_id, reason = %e, "carrier webhook rejected");
-            ApiError(StatusCode::UNAUTHORIZED, e.to_string())
-        })?;
-    let Ok(text) = std::str::from_utf8(&body) else {
-        return Err(ApiError(
-            StatusCode::BAD_REQUEST,
-            "body is not UTF-8".into(),
-        ));
-    };
-    let Some(inbox_id) = app
-        .store
-        .insert_webhook(
-            "carrier",
-            &carrier_id,
-            &verified.delivery_id,
-            &verified.topic,
-            text,
-        )
-        .await?
+    let verified = carrier.connector.verify_webhook(&headers, &body);
+    let Some((inbox_id, _)) =
+        verify_and_store(&app, "carrier", &carrier_id, verified, &body).await?
     else {
-        tracing::info!(carrier = %carrier_id, delivery = %verified.delivery_id, "duplicate carrier event ignored");
-        return Ok((
-            StatusCode::OK,
-            Json(serde_json::json!({ "status": "duplicate" })),
-        ));
+        return answer("duplicate");
     };
     // Stored: from here on the event is not lost. If the enqueue fails, the
     // scheduler's sweep enqueues it later.
@@ -161,10 +172,7 @@ pub async fn carrier_webhook(
     {
         tracing::warn!(carrier = %carrier_id, inbox_id, error = %e, "enqueue failed; the sweep will apply it");
     }
-    Ok((
-        StatusCode::OK,
-        Json(serde_json::json!({ "status": "accepted" })),
-    ))
+    answer("accepted")
 }
 
 /// Carrier events stored more than `grace` ago and not applied: enqueue
