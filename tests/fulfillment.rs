@@ -84,7 +84,7 @@ async fn full_flow(db: Db) {
     })
     .await;
     if !done {
-        dump_unfinished(&app).await;
+        dump_unfinished(&app.store).await;
         eprintln!("easypost recorded: {}", easypost.stats().await["recorded"]);
     }
     assert!(
@@ -154,7 +154,7 @@ async fn flow_with_faults(db: Db) {
     let ep = easypost.stats().await;
     let sh = shopify.stats().await;
     if !done {
-        dump_unfinished(&app).await;
+        dump_unfinished(&app.store).await;
     }
     assert!(
         done,
@@ -176,11 +176,10 @@ async fn flow_with_faults(db: Db) {
 }
 
 /// What the orders that did not arrive are stuck on, for a failing test.
-async fn dump_unfinished(app: &App) {
+async fn dump_unfinished(store: &Store) {
     let mut after = None;
     loop {
-        let page = app
-            .store
+        let page = store
             .list_orders(&orderhub_core::store::OrderFilter {
                 after_id: after,
                 limit: 500,
@@ -191,7 +190,7 @@ async fn dump_unfinished(app: &App) {
         let Some(last) = page.last() else { break };
         after = Some(last.id);
         for o in page.iter().filter(|o| o.status != "delivered") {
-            let ships = app.store.order_shipments(o.id).await.unwrap();
+            let ships = store.order_shipments(o.id).await.unwrap();
             eprintln!(
                 "order {} {} ({:?}): {:?}",
                 o.id,
@@ -211,7 +210,7 @@ async fn dump_unfinished(app: &App) {
         }
     }
     let jobs = orderhub::jobs_api::list(
-        &app.store,
+        store,
         &orderhub::jobs_api::JobFilter {
             queue: None,
             status: Some("Failed".into()),

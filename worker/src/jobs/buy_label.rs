@@ -60,7 +60,9 @@ pub async fn buy_label_once(app: &App, shipment_id: i64) -> Result<(), StepError
         )));
     };
     if ship.status == SHIPMENT_CREATED {
-        rate_and_choose(app, &ship).await?;
+        if !rate_and_choose(app, &ship).await? {
+            return Ok(()); // labels for this warehouse are bought outside orderhub
+        }
         // Re-read: this run or a concurrent one moved it to `buying`.
         ship = app
             .store
@@ -82,7 +84,10 @@ pub async fn buy_label_once(app: &App, shipment_id: i64) -> Result<(), StepError
 }
 
 /// `created → buying`: create the carrier shipment, choose the rate, store both.
-async fn rate_and_choose(app: &App, ship: &shipment::Model) -> Result<(), StepError> {
+/// `false` when the warehouse ships with no carrier account: the shipment
+/// stays `created` with a note, and the order `processing`, for the seller
+/// to ship by hand.
+async fn rate_and_choose(app: &App, ship: &shipment::Model) -> Result<bool, StepError> {
     let warehouse = app
         .store
         .warehouse(&ship.warehouse_id)
@@ -95,6 +100,11 @@ async fn rate_and_choose(app: &App, ship: &shipment::Model) -> Result<(), StepEr
         .iter()
         .map(|c| CarrierChoice::parse(c))
         .collect();
+    if choices.is_empty() {
+        let note = format!("warehouse `{}` has no carrier account", warehouse.id);
+        app.store.note_shipment_problem(ship.id, Some(&note)).await?;
+        return Ok(false);
+    }
     let Some(choice) = choices
         .iter()
         .find(|c| app.carriers.contains_key(&c.account))
@@ -154,7 +164,7 @@ async fn rate_and_choose(app: &App, ship: &shipment::Model) -> Result<(), StepEr
             "carrier shipment chosen by a concurrent run"
         );
     }
-    Ok(())
+    Ok(true)
 }
 
 /// `buying → label_bought`: ask first, buy only if the carrier has no label.
