@@ -16,7 +16,8 @@ pub async fn easypost(advance_every_ms: u64) -> Sandbox {
     opts.advance_every_ms = advance_every_ms;
     // EasyPost keeps retrying a failed delivery for a long time; a loaded
     // test machine can be slow to answer.
-    opts.webhook_attempts = 8;
+    opts.webhook_attempts = 30;
+    opts.webhook_retry_max_ms = 5_000;
     let sandbox = EasyPostSandbox::new(opts);
     let (addr, _h) = orderhub_connectors::sandbox::serve(sandbox.router(), "127.0.0.1:0")
         .await

@@ -102,7 +102,8 @@ pub fn set_demo_secrets() {
 pub async fn start_easypost_sandbox(listen: &str, advance_every_ms: u64) -> anyhow::Result<String> {
     let mut opts = EasyPostSandboxOptions::with_key(DEMO_EASYPOST_KEY);
     opts.advance_every_ms = advance_every_ms;
-    opts.webhook_attempts = 8;
+    opts.webhook_attempts = 30;
+    opts.webhook_retry_max_ms = 5_000;
     let sandbox = EasyPostSandbox::new(opts);
     let (addr, _handle) = orderhub_connectors::sandbox::serve(sandbox.router(), listen).await?;
     Ok(format!("http://{addr}"))

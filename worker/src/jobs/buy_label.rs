@@ -102,7 +102,9 @@ async fn rate_and_choose(app: &App, ship: &shipment::Model) -> Result<bool, Step
         .collect();
     if choices.is_empty() {
         let note = format!("warehouse `{}` has no carrier account", warehouse.id);
-        app.store.note_shipment_problem(ship.id, Some(&note)).await?;
+        app.store
+            .note_shipment_problem(ship.id, Some(&note))
+            .await?;
         return Ok(false);
     }
     let Some(choice) = choices

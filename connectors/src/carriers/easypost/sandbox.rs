@@ -96,6 +96,8 @@ pub struct EasyPostSandboxOptions {
     pub webhook_attempts: u32,
     /// Delay before the first retry; doubles with each attempt.
     pub webhook_retry_base_ms: u64,
+    /// The longest pause between two delivery attempts.
+    pub webhook_retry_max_ms: u64,
     /// How long one delivery attempt may take.
     pub webhook_timeout_ms: u64,
 }
@@ -108,6 +110,7 @@ impl Default for EasyPostSandboxOptions {
             send_tracker_created: true,
             webhook_attempts: 4,
             webhook_retry_base_ms: 200,
+            webhook_retry_max_ms: 10_000,
             webhook_timeout_ms: 2_000,
         }
     }
@@ -130,6 +133,7 @@ impl std::fmt::Debug for EasyPostSandboxOptions {
             .field("send_tracker_created", &self.send_tracker_created)
             .field("webhook_attempts", &self.webhook_attempts)
             .field("webhook_retry_base_ms", &self.webhook_retry_base_ms)
+            .field("webhook_retry_max_ms", &self.webhook_retry_max_ms)
             .field("webhook_timeout_ms", &self.webhook_timeout_ms)
             .finish_non_exhaustive()
     }
@@ -906,7 +910,8 @@ async fn deliver_one(shared: &Shared, url: &str, secret: Option<&str>, body: &Ar
             let delay = shared
                 .opts
                 .webhook_retry_base_ms
-                .saturating_mul(1u64 << attempt.min(16));
+                .saturating_mul(1u64 << attempt.min(16))
+                .min(shared.opts.webhook_retry_max_ms);
             tokio::time::sleep(Duration::from_millis(delay)).await;
         }
     }
