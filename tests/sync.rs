@@ -235,7 +235,13 @@ async fn worker_via_queue(db: Db) {
     let a = app.clone();
     let done = wait_for(Duration::from_secs(60), || {
         let a = a.clone();
-        async move { a.store.count_orders(Some("shop")).await.unwrap() == 300 }
+        async move {
+            // The last page commits before the poll records its success.
+            a.store.count_orders(Some("shop")).await.unwrap() == 300
+                && a.store.channel_statuses(None).await.unwrap()[0]
+                    .last_success_at
+                    .is_some()
+        }
     })
     .await;
     run.abort();

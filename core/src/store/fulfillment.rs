@@ -319,9 +319,14 @@ impl Store {
         Ok(())
     }
 
+    /// The channel has the tracking; a problem noted on the way is over.
     pub async fn mark_tracking_pushed(&self, id: i64) -> Result<(), DbErr> {
         shipment::Entity::update_many()
             .col_expr(shipment::Column::TrackingPushedAt, set_now())
+            .col_expr(
+                shipment::Column::ExceptionReason,
+                Expr::value(None::<String>),
+            )
             .col_expr(shipment::Column::UpdatedAt, set_now())
             .filter(shipment::Column::Id.eq(id))
             .filter(shipment::Column::TrackingPushedAt.is_null())
