@@ -24,7 +24,7 @@ async fn noop(_job: u64, target: Data<Arc<Target>>, wrk: WorkerContext) -> Resul
 }
 
 /// Jobs per second of the bare queue for `n` no-op jobs.
-async fn bare_queue(store: &Store, n: u64) -> anyhow::Result<f64> {
+pub async fn bare_queue(store: &Store, n: u64) -> anyhow::Result<f64> {
     let queue = format!("bench.noop.{}", uuid::Uuid::new_v4().simple());
     let target = Arc::new(Target(n, AtomicU64::new(0)));
     let jobs: Vec<u64> = (0..n).collect();

@@ -212,7 +212,11 @@ pub async fn run(orders: u32, database: Option<String>) -> anyhow::Result<ExitCo
         .as_object()
         .map_or(0, |m| m.len());
     println!();
-    let rows: [(&str, String); 14] = [
+    // The baseline, in the same run on the same database: the bare queue
+    // running as many no-op jobs as there were orders.
+    let noop = crate::bench::bare_queue(&app.store, orders.max(1) as u64).await?;
+    let rate = p.delivered_orders as f64 / elapsed;
+    let rows: [(&str, String); 16] = [
         ("orders in the sandbox", orders.to_string()),
         ("orders synced", p.synced.to_string()),
         ("quarantined payloads", quarantined.to_string()),
@@ -229,10 +233,9 @@ pub async fn run(orders: u32, database: Option<String>) -> anyhow::Result<ExitCo
             shopify_stats["throttled"].to_string(),
         ),
         ("elapsed", format!("{elapsed:.1} s")),
-        (
-            "orders/s end to end",
-            format!("{:.1}", p.delivered_orders as f64 / elapsed),
-        ),
+        ("orders/s end to end", format!("{rate:.1}")),
+        ("bare apalis no-op jobs/s", format!("{noop:.0}")),
+        ("ratio", format!("{:.5}", rate / noop)),
     ];
     for (label, value) in rows {
         println!("  {label:<26} {value:>10}");
