@@ -9,6 +9,8 @@ mod common;
 use common::flow::*;
 use common::*;
 use orderhub::app::App;
+use orderhub::jobs_api::{JobFilter, JobRow};
+use orderhub::queue::PUSH_TRACKING_QUEUE;
 use orderhub_core::store::Store;
 use orderhub_core::{OrderStatus, TrackingStatus};
 use serde_json::{json, Value};
@@ -37,6 +39,19 @@ async fn all_done(store: &Store, n: u64) -> bool {
         return false;
     };
     delivered(store).await >= n && c.tracking_pushed >= n && c.delivery_pushed >= n
+}
+
+/// Jobs in one status, of one queue or of all.
+async fn jobs(store: &Store, queue: Option<&str>, status: &str) -> Vec<JobRow> {
+    let filter = JobFilter {
+        queue: queue.map(str::to_string),
+        status: Some(status.into()),
+        channel: None,
+        limit: 20,
+    };
+    orderhub::jobs_api::list(store, &filter)
+        .await
+        .unwrap_or_default()
 }
 
 async fn delivered(store: &Store) -> u64 {
@@ -209,18 +224,7 @@ async fn dump_unfinished(store: &Store) {
             );
         }
     }
-    let jobs = orderhub::jobs_api::list(
-        store,
-        &orderhub::jobs_api::JobFilter {
-            queue: None,
-            status: Some("Failed".into()),
-            channel: None,
-            limit: 20,
-        },
-    )
-    .await
-    .unwrap();
-    for j in jobs {
+    for j in jobs(store, None, "Failed").await {
         eprintln!(
             "failed job {} {} {:?} {:?}",
             j.queue, j.attempts, j.args, j.last_result
@@ -259,6 +263,12 @@ async fn kill_mid_run(db: Db) {
     let cfg = dir.join("c.toml");
     std::fs::write(&cfg, toml).unwrap();
     register_webhook(&easypost, port).await;
+    // Both runs append their warnings here, shown if the test fails.
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("worker.log"))
+        .unwrap();
     let spawn = || {
         Command::new(BIN)
             .args(["--config", cfg.to_str().unwrap(), "run"])
@@ -266,8 +276,9 @@ async fn kill_mid_run(db: Db) {
             .env("ORDERHUB_TEST_SHOPIFY_WEBHOOK_SECRET", HOOK_SECRET)
             .env("ORDERHUB_TEST_EP_KEY", EP_KEY)
             .env("ORDERHUB_TEST_EP_HOOK_SECRET", EP_HOOK_SECRET)
+            .env("ORDERHUB_LOG", "warn")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log.try_clone().unwrap())
             .spawn()
             .unwrap()
     };
@@ -296,6 +307,19 @@ async fn kill_mid_run(db: Db) {
     .await;
     child.kill().unwrap();
     child.wait().unwrap();
+    if !done {
+        dump_unfinished(&store).await;
+        eprintln!("easypost recorded: {}", easypost.stats().await["recorded"]);
+        let log = std::fs::read_to_string(dir.join("worker.log")).unwrap_or_default();
+        let warnings: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+            .collect();
+        eprintln!("worker warnings (last 40 of {}):", warnings.len());
+        for l in warnings.iter().rev().take(40).rev() {
+            eprintln!("  {l}");
+        }
+    }
     assert!(
         done,
         "every order delivered after the restart ({})",
@@ -521,18 +545,10 @@ async fn channel_down_leaves_a_failed_job(db: Db) {
     let failed = wait_for(Duration::from_secs(90), || {
         let s = app.store.clone();
         async move {
-            orderhub::jobs_api::list(
-                &s,
-                &orderhub::jobs_api::JobFilter {
-                    queue: Some(orderhub::queue::PUSH_TRACKING_QUEUE.into()),
-                    status: Some("Failed".into()),
-                    channel: None,
-                    limit: 10,
-                },
-            )
-            .await
-            .map(|j| j.iter().any(|j| j.attempts >= j.max_attempts))
-            .unwrap_or(false)
+            jobs(&s, Some(PUSH_TRACKING_QUEUE), "Failed")
+                .await
+                .iter()
+                .any(|j| j.attempts >= j.max_attempts)
         }
     })
     .await;
@@ -540,18 +556,8 @@ async fn channel_down_leaves_a_failed_job(db: Db) {
         failed,
         "the push is a failed job once its attempts are spent"
     );
-    let jobs = orderhub::jobs_api::list(
-        &app.store,
-        &orderhub::jobs_api::JobFilter {
-            queue: Some(orderhub::queue::PUSH_TRACKING_QUEUE.into()),
-            status: Some("Failed".into()),
-            channel: None,
-            limit: 10,
-        },
-    )
-    .await
-    .unwrap();
-    let job = &jobs[0];
+    let failed_jobs = jobs(&app.store, Some(PUSH_TRACKING_QUEUE), "Failed").await;
+    let job = &failed_jobs[0];
     let order = app.store.find_order("shop", "1001").await.unwrap().unwrap();
     let ship = app.store.order_shipments(order.id).await.unwrap().remove(0);
     assert_eq!(job.args["shipment_id"], ship.shipment.id);
