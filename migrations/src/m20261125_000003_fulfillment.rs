@@ -47,6 +47,12 @@ enum TrackingEvents {
 }
 
 #[derive(DeriveIden)]
+enum Orders {
+    Table,
+    RouteSweptAt,
+}
+
+#[derive(DeriveIden)]
 enum Warehouses {
     Table,
     Address,
@@ -102,6 +108,13 @@ impl MigrationTrait for Migration {
                 .name("ix_shipments_carrier_shipment")
                 .table(Shipments::Table)
                 .col(Shipments::CarrierShipmentId)
+                .to_owned(),
+        )
+        .await?;
+        m.alter_table(
+            Table::alter()
+                .table(Orders::Table)
+                .add_column(timestamp_with_time_zone_null(Orders::RouteSweptAt))
                 .to_owned(),
         )
         .await?;

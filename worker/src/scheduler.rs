@@ -52,6 +52,28 @@ pub async fn sweep(app: &App) {
     if let Err(e) = sweep_shipments(app, grace).await {
         tracing::warn!(error = %e, "shipment sweep failed");
     }
+    if let Err(e) = sweep_awaiting_orders(app, grace).await {
+        tracing::warn!(error = %e, "routing sweep failed");
+    }
+}
+
+async fn sweep_awaiting_orders(app: &App, grace: chrono::Duration) -> anyhow::Result<()> {
+    let ids = app
+        .store
+        .stalled_awaiting_orders(chrono::Utc::now() - grace, 200)
+        .await?;
+    for order_id in &ids {
+        app.queue
+            .route
+            .push(crate::jobs::RouteOrder {
+                order_id: *order_id,
+            })
+            .await?;
+    }
+    if !ids.is_empty() {
+        tracing::info!(count = ids.len(), "re-enqueued orders awaiting routing");
+    }
+    Ok(())
 }
 
 async fn sweep_shipments(app: &App, grace: chrono::Duration) -> anyhow::Result<()> {

@@ -88,6 +88,8 @@ pub mod order {
         pub exception_reason: Option<String>,
         pub created_at: DateTimeUtc,
         pub synced_at: DateTimeUtc,
+        /// When the sweep last enqueued RouteOrder for this order.
+        pub route_swept_at: Option<DateTimeUtc>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

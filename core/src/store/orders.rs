@@ -95,6 +95,9 @@ pub async fn upsert_order<C: ConnectionTrait>(
                     .set(am)
                     .filter(order::Column::Id.eq(cur.id))
                     .filter(order::Column::SourceVersion.eq(cur.source_version))
+                    // The status was merged from the one read: if a job moved
+                    // it meanwhile (delivered, say), merge again.
+                    .filter(order::Column::Status.eq(cur.status.as_str()))
                     .exec(db)
                     .await?;
                 if res.rows_affected == 0 {

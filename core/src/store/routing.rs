@@ -137,6 +137,52 @@ impl Store {
             .await
     }
 
+    /// Orders still awaiting routing since before `before` whose seller has a
+    /// warehouse (a crash between a page's commit and the RouteOrder enqueue
+    /// leaves them so). Marked swept, so each comes back at most once per
+    /// grace period while its job waits in the queue.
+    pub async fn stalled_awaiting_orders(
+        &self,
+        before: chrono::DateTime<chrono::Utc>,
+        limit: u64,
+    ) -> Result<Vec<i64>, DbErr> {
+        use super::entities::order;
+        use sea_orm::{Condition, QuerySelect};
+        let sellers: Vec<String> = warehouse::Entity::find()
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|w| w.seller_id)
+            .collect();
+        if sellers.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<i64> = order::Entity::find()
+            .filter(order::Column::Status.eq(OrderStatus::Awaiting.as_str()))
+            .filter(order::Column::SellerId.is_in(sellers))
+            .filter(order::Column::CreatedAt.lt(before))
+            .filter(
+                Condition::any()
+                    .add(order::Column::RouteSweptAt.is_null())
+                    .add(order::Column::RouteSweptAt.lt(before)),
+            )
+            .order_by_asc(order::Column::Id)
+            .limit(limit)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|o| o.id)
+            .collect();
+        if !ids.is_empty() {
+            order::Entity::update_many()
+                .col_expr(order::Column::RouteSweptAt, Expr::value(now()))
+                .filter(order::Column::Id.is_in(ids.clone()))
+                .exec(&self.db)
+                .await?;
+        }
+        Ok(ids)
+    }
+
     /// Route one order. Safe to run twice or concurrently for the same order.
     pub async fn route_order(&self, order_id: i64) -> Result<RouteOutcome, DbErr> {
         let tx = self.begin_write().await?;

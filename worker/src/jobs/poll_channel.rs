@@ -115,7 +115,7 @@ async fn fetch_and_store(
         report.unchanged += out.unchanged;
         report.quarantined += out.quarantined;
         // After the page committed. A crash right here leaves these orders
-        // awaiting; they are routed on their next update (no sweep yet).
+        // awaiting; the scheduler's sweep enqueues them after 30 s.
         for order_id in &out.inserted_ids {
             app.queue
                 .route
