@@ -110,13 +110,14 @@ async fn full_flow(db: Db) {
     assert_exactly_once(&app.store, &shopify, &easypost, 200).await;
     // The channel heard the delivery too, once per order.
     let sh = shopify.stats().await;
-    let events = &sh["recorded"]["fulfillment_events"];
-    if let Some(m) = events.as_object() {
-        for (order, list) in m {
-            let list = list.as_array().unwrap();
-            let delivered = list.iter().filter(|s| *s == "DELIVERED").count();
-            assert_eq!(delivered, 1, "order {order}: {list:?}");
-        }
+    let events = sh["recorded"]["fulfillment_events"]
+        .as_object()
+        .expect("Shopify recorded fulfillment events");
+    assert_eq!(events.len(), 200, "every order heard of its parcel");
+    for (order, list) in events {
+        let list = list.as_array().unwrap();
+        let delivered = list.iter().filter(|s| *s == "DELIVERED").count();
+        assert_eq!(delivered, 1, "order {order}: {list:?}");
     }
     // The API shows the label and the tracking timeline.
     let some = app.store.list_orders(&Default::default()).await.unwrap();
