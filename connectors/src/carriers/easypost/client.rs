@@ -350,22 +350,28 @@ impl EasyPostConnector {
                 s.replace(&self.api_key.0, "<redacted>")
             }
         };
+        // EasyPost's code and message, read from the error text, replace the
+        // raw snippet; the key never survives into a message.
+        let describe = |status: u16, message: String| {
+            let parsed = api_error_of(&message);
+            let message = match &parsed {
+                Some((code, msg)) => format!("EasyPost HTTP {status} {code}: {msg}"),
+                None => message,
+            };
+            (redact(message), parsed.map(|(c, _)| c))
+        };
         match err {
             RemoteError::Permanent {
                 status: Some(status),
                 message,
             } => {
-                let parsed = api_error_of(&message);
-                let message = match &parsed {
-                    Some((code, msg)) => format!("EasyPost HTTP {status} {code}: {msg}"),
-                    None => message,
-                };
+                let (message, code) = describe(status, message);
                 CallError {
                     error: RemoteError::Permanent {
                         status: Some(status),
-                        message: redact(message),
+                        message,
                     },
-                    code: parsed.map(|(c, _)| c),
+                    code,
                 }
             }
             RemoteError::Retryable {
@@ -373,18 +379,14 @@ impl EasyPostConnector {
                 retry_after,
                 message,
             } => {
-                let parsed = api_error_of(&message);
-                let message = match &parsed {
-                    Some((code, msg)) => format!("EasyPost HTTP {status} {code}: {msg}"),
-                    None => message,
-                };
+                let (message, code) = describe(status, message);
                 CallError {
                     error: RemoteError::Retryable {
                         status: Some(status),
                         retry_after,
-                        message: redact(message),
+                        message,
                     },
-                    code: parsed.map(|(c, _)| c),
+                    code,
                 }
             }
             other => CallError {
