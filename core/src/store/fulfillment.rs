@@ -550,12 +550,6 @@ impl Store {
 /// shipment is delivered, shipped once any is moving, an exception when a
 /// parcel comes back or is lost. Only declared transitions are taken.
 async fn settle_order_status<C: ConnectionTrait>(db: &C, order_id: i64) -> Result<(), DbErr> {
-    let Some(o) = order::Entity::find_by_id(order_id).one(db).await? else {
-        return Ok(());
-    };
-    let Ok(current) = o.status.parse::<OrderStatus>() else {
-        return Ok(());
-    };
     let statuses: Vec<TrackingStatus> = shipment::Entity::find()
         .filter(shipment::Column::OrderId.eq(order_id))
         .all(db)
@@ -579,13 +573,27 @@ async fn settle_order_status<C: ConnectionTrait>(db: &C, order_id: i64) -> Resul
     } else {
         return Ok(());
     };
-    // Only from the fulfillment flow's own states: an order ops put on hold
-    // in exception stays there.
-    if matches!(current, OrderStatus::Processing | OrderStatus::Shipped)
-        && current != target
-        && current.can_become(target)
-    {
-        Store::transition_order(db, order_id, current, target, reason.as_deref()).await?;
+    // The guarded transition fails when a concurrent writer (a poll's page
+    // moving processing → shipped) changed the status after our read: read
+    // again and retry, else a delivered order would stay shipped.
+    for _ in 0..5 {
+        let Some(o) = order::Entity::find_by_id(order_id).one(db).await? else {
+            return Ok(());
+        };
+        let Ok(current) = o.status.parse::<OrderStatus>() else {
+            return Ok(());
+        };
+        // Only from the fulfillment flow's own states: an order ops put on
+        // hold in exception stays there.
+        if !(matches!(current, OrderStatus::Processing | OrderStatus::Shipped)
+            && current != target
+            && current.can_become(target))
+        {
+            return Ok(());
+        }
+        if Store::transition_order(db, order_id, current, target, reason.as_deref()).await? {
+            return Ok(());
+        }
     }
     Ok(())
 }
