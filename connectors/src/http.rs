@@ -38,6 +38,17 @@ impl RemoteError {
     pub fn is_retryable(&self) -> bool {
         matches!(self, RemoteError::Retryable { .. })
     }
+    /// The remote refused the credentials (401/403): retrying will not help
+    /// until someone fixes them.
+    pub fn is_auth_failure(&self) -> bool {
+        matches!(
+            self,
+            RemoteError::Permanent {
+                status: Some(401 | 403),
+                ..
+            }
+        )
+    }
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             RemoteError::Retryable { retry_after, .. } => *retry_after,

@@ -74,10 +74,37 @@ impl ChannelSetup {
 #[derive(Debug, Clone)]
 pub struct TrackingPush {
     pub order_external_id: String,
+    /// The carrier as orderhub names it (`USPS`, `UPS`, `FedEx`, `DHL`, ...);
+    /// each connector maps it to the channel's own carrier codes.
     pub carrier: String,
     pub tracking_number: String,
     pub tracking_url: Option<String>,
     pub notify_customer: bool,
+    /// The order lines this shipment carries (channels such as eBay name them).
+    pub lines: Vec<PushLine>,
+    /// When the label was bought.
+    pub shipped_at: DateTime<Utc>,
+}
+
+/// One order line in a shipment, as the channel identifies it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushLine {
+    /// The channel's line id (`OrderLine::external_id`).
+    pub external_id: Option<String>,
+    pub sku: Option<String>,
+    pub quantity: u32,
+}
+
+/// What a verified order webhook carries.
+#[derive(Debug, Clone)]
+pub enum WebhookOrder {
+    /// The whole order (Shopify, WooCommerce send it in the body).
+    Order(Box<Order>),
+    /// Only that an order changed (Ecwid's events carry ids): the channel is
+    /// polled at once, and its overlapping window picks the order up.
+    Changed { external_id: String },
+    /// A topic that says nothing about orders (a ping); acknowledged only.
+    Ignored,
 }
 
 #[async_trait]
@@ -92,6 +119,14 @@ pub trait Marketplace: Send + Sync {
         page: Option<String>,
     ) -> Result<OrderPage, RemoteError>;
 
+    /// Whether `fetch_orders` pages come oldest update first. Then the sync
+    /// cursor moves with each stored page; otherwise (newest first, or no
+    /// documented order) it moves only after the last page, so a sync that
+    /// fails half-way starts again from where it was.
+    fn pages_oldest_first(&self) -> bool {
+        true
+    }
+
     /// Check an inbound webhook's signature on the raw body.
     fn verify_webhook(
         &self,
@@ -99,8 +134,8 @@ pub trait Marketplace: Send + Sync {
         body: &[u8],
     ) -> Result<VerifiedWebhook, WebhookError>;
 
-    /// Map a verified webhook body (one order) to the core model.
-    fn order_from_webhook(&self, topic: &str, body: &[u8]) -> Result<Order, Quarantined>;
+    /// What a verified webhook body says about an order.
+    fn order_from_webhook(&self, topic: &str, body: &[u8]) -> Result<WebhookOrder, Quarantined>;
 
     /// Tell the channel an order shipped.
     async fn push_tracking(&self, push: &TrackingPush) -> Result<(), RemoteError>;
@@ -130,11 +165,18 @@ pub struct MarketplaceKind {
     pub build: fn(ChannelSetup) -> Result<Arc<dyn Marketplace>, String>,
     /// Map one raw order payload as the channel sends it (for `orderhub normalize`).
     pub normalize: fn(&str) -> Result<Order, MappingError>,
+    /// The kind's local imitation of the vendor.
+    pub sandbox: crate::sandbox::MarketplaceSandbox,
 }
 
 /// Every marketplace orderhub knows. A new marketplace is one folder and one line here.
 pub fn marketplace_kinds() -> &'static [MarketplaceKind] {
-    &[crate::marketplaces::shopify::KIND]
+    &[
+        crate::marketplaces::shopify::KIND,
+        crate::marketplaces::woocommerce::KIND,
+        crate::marketplaces::ecwid::KIND,
+        crate::marketplaces::ebay::KIND,
+    ]
 }
 
 pub fn marketplace_kind(kind: &str) -> Option<&'static MarketplaceKind> {

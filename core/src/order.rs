@@ -255,6 +255,38 @@ pub struct Order {
     pub lines: Vec<OrderLine>,
 }
 
+impl Order {
+    /// The money identity every mapped order satisfies, in its currency:
+    /// `Σ line totals − order-level discount + shipping + tax = total`, where a
+    /// line total is `quantity × unit price − line discount` and the
+    /// order-level discount is `discount_total − Σ line discounts`.
+    /// `Err` names the difference (prices that include tax, as some EU shops
+    /// send, count tax once: their connector puts 0 in `tax_total` or
+    /// subtracts it from the unit price).
+    pub fn check_totals(&self) -> Result<(), String> {
+        let lines: Decimal = self.lines.iter().map(|l| l.total).sum();
+        let line_discounts: Decimal = self.lines.iter().map(|l| l.discount).sum();
+        for l in &self.lines {
+            let expect = Decimal::from(l.quantity) * l.unit_price - l.discount;
+            if l.total != expect {
+                return Err(format!(
+                    "line `{}`: total {} ≠ {} × {} − {}",
+                    l.title, l.total, l.quantity, l.unit_price, l.discount
+                ));
+            }
+        }
+        let order_discount = self.discount_total - line_discounts;
+        let expect = lines - order_discount + self.shipping_total + self.tax_total;
+        if expect != self.total {
+            return Err(format!(
+                "total {} ≠ lines {lines} − order discount {order_discount} + shipping {} + tax {} = {expect} {}",
+                self.total, self.shipping_total, self.tax_total, self.currency.as_str()
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// A payload a channel sent that could not be mapped: kept whole with the reason.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Quarantined {

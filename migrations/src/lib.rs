@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261124_000001_store;
 mod m20261124_000002_inventory;
 mod m20261125_000003_fulfillment;
+mod m20261125_000004_channel_state;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000001_store::Migration),
             Box::new(m20261124_000002_inventory::Migration),
             Box::new(m20261125_000003_fulfillment::Migration),
+            Box::new(m20261125_000004_channel_state::Migration),
         ]
     }
 }

@@ -83,7 +83,7 @@ pub async fn run(orders: u32, database: Option<String>) -> anyhow::Result<ExitCo
         None,
         Some(&crate::demo::demo_toml(
             &db_url,
-            &base,
+            &std::collections::BTreeMap::from([("shopify", base)]),
             "http://127.0.0.1:9",
         )),
     )

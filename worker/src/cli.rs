@@ -1,4 +1,4 @@
-//! The command line: `orderhub run|migrate|orders|normalize|sandbox|demo`.
+//! The command line: `orderhub run|migrate|orders|jobs|channels|normalize|sandbox|demo|bench`.
 
 use crate::settings;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -41,9 +41,11 @@ enum Command {
     /// Look at and steer queued jobs.
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// Every channel's sync health: state (ok, failing, auth_failed), lag, last error.
+    Channels,
     /// Print what orderhub makes of one raw order payload, as JSON.
     Normalize {
-        /// Channel kind the payload comes from (e.g. shopify).
+        /// Channel kind the payload comes from (shopify, woocommerce, ecwid, ebay).
         #[arg(long)]
         channel: String,
         /// The payload file (`-` for standard input).
@@ -51,7 +53,7 @@ enum Command {
     },
     /// Run a channel's sandbox on its own.
     Sandbox {
-        /// Which sandbox (shopify).
+        /// Which sandbox (a marketplace kind such as shopify, woocommerce, ecwid, ebay; or easypost).
         kind: String,
         #[arg(long, default_value = "127.0.0.1:8701")]
         listen: String,
@@ -198,6 +200,16 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             crate::migrate::run(&store).await?;
             orders(&store, cmd).await
         }
+        Command::Channels => {
+            let loaded = match load_settings(cli.config.as_deref()) {
+                Ok(l) => l,
+                Err(code) => return Ok(code),
+            };
+            let s = &loaded.settings.database;
+            let store = Store::connect(&s.url, s.max_connections).await?;
+            crate::migrate::run(&store).await?;
+            channels(&store).await
+        }
         Command::Jobs(cmd) => {
             let loaded = match load_settings(cli.config.as_deref()) {
                 Ok(l) => l,
@@ -215,6 +227,33 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo { orders, database } => crate::demo::run(orders, database).await,
         Command::Bench { orders, database } => crate::bench::run(orders, database).await,
     }
+}
+
+async fn channels(store: &Store) -> anyhow::Result<ExitCode> {
+    let list = store.channel_statuses(None).await?;
+    println!(
+        "{:<16} {:<12} {:<12} {:>8} {:>8}  last error",
+        "channel", "kind", "state", "lag s", "orders"
+    );
+    let mut failing = false;
+    for c in list {
+        failing |= c.state != "ok" && c.state != "never_synced";
+        println!(
+            "{:<16} {:<12} {:<12} {:>8} {:>8}  {}",
+            c.id,
+            c.kind,
+            c.state,
+            c.lag_seconds.map_or("-".into(), |l| l.to_string()),
+            c.orders_synced,
+            c.last_error.as_deref().unwrap_or("")
+        );
+    }
+    // A script can alert on the exit code.
+    Ok(if failing {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 async fn jobs(store: &Store, cmd: JobsCommand) -> anyhow::Result<ExitCode> {

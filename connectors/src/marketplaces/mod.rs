@@ -1,1 +1,4 @@
+pub mod ebay;
+pub mod ecwid;
 pub mod shopify;
+pub mod woocommerce;

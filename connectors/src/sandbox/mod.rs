@@ -9,7 +9,27 @@
 //! - `POST /_sandbox/reset-stats` — zeroes the counters (what the sandbox recorded
 //!   stays: it is the state of the remote world, not a counter).
 //!
-//! `POST /_sandbox/seed` is per sandbox (each vendor's objects differ).
+//! - `POST /_sandbox/credentials` — `{"revoked": true}` makes every vendor call
+//!   answer as the vendor does for credentials that stopped working (401/403),
+//!   `{"revoked": false}` restores them.
+//!
+//! Marketplace sandboxes also share one contract for their own objects (see
+//! [`MarketplaceSandbox`]), so the conformance suite drives every channel alike:
+//!
+//! - `POST /_sandbox/seed` — `{"count": N, "start": RFC 3339, "step_ms": ms}` creates
+//!   N generated orders whose update times start at `start` (default: so the last
+//!   is about now) `step_ms` apart; answers `{"ids": ["<external id>", ...]}`,
+//!   the ids as the connector's `Order::external_id` will spell them;
+//! - `POST /_sandbox/orders/{external_id}/touch` — `{"updated_at": RFC 3339?,
+//!   "cancel": bool?}` updates the order (now, or at the given time) as a seller
+//!   editing it would; 404 for an unknown order;
+//! - `GET /_sandbox/orders/{external_id}/webhook[?topic=T]` — `{"headers": {..},
+//!   "body": ".."}`: a webhook delivery for the order exactly as the vendor sends
+//!   it, signed with the sandbox's secret (default topic: the vendor's "order
+//!   updated");
+//! - `GET /_sandbox/stats` → `recorded.tracking`: `{"<external_id>": [{"carrier",
+//!   "number", "url"}, ...]}`, one entry per tracking number the channel now holds
+//!   for the order (a repeated push of the same number must not add one).
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -23,6 +43,10 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
+
+pub mod generate;
+mod marketplace;
+pub use marketplace::*;
 
 /// Fault rates (each 0.0–1.0, all default 0) and where they apply.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -186,6 +210,7 @@ impl Stats {
 
 struct Inner {
     faults: FaultConfig,
+    credentials_revoked: bool,
     rng: StdRng,
     stats: Stats,
 }
@@ -213,6 +238,7 @@ impl SandboxCore {
         Arc::new(Self {
             inner: Mutex::new(Inner {
                 faults: FaultConfig::default(),
+                credentials_revoked: false,
                 rng: rng_for(None),
                 stats: Stats {
                     recorded: serde_json::json!({}),
@@ -238,6 +264,17 @@ impl SandboxCore {
 
     pub fn faults(&self) -> FaultConfig {
         self.lock().faults.clone()
+    }
+
+    /// Whether the credentials were revoked through `POST /_sandbox/credentials`:
+    /// the sandbox then answers every vendor call as the vendor does for
+    /// credentials that stopped working.
+    pub fn credentials_revoked(&self) -> bool {
+        self.lock().credentials_revoked
+    }
+
+    pub fn set_credentials_revoked(&self, revoked: bool) {
+        self.lock().credentials_revoked = revoked;
     }
 
     /// Count one vendor request.
@@ -343,6 +380,7 @@ impl SandboxCore {
             .route("/_sandbox/faults", post(set_faults).get(get_faults))
             .route("/_sandbox/stats", get(get_stats))
             .route("/_sandbox/reset-stats", post(reset_stats))
+            .route("/_sandbox/credentials", post(set_credentials))
             .with_state(self.clone())
     }
 }
@@ -391,6 +429,24 @@ async fn get_faults(State(core): State<Arc<SandboxCore>>) -> Response {
 
 async fn get_stats(State(core): State<Arc<SandboxCore>>) -> Response {
     json_response(StatusCode::OK, &serde_json::json!(core.stats()))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct CredentialsRequest {
+    revoked: bool,
+}
+
+async fn set_credentials(State(core): State<Arc<SandboxCore>>, body: Bytes) -> Response {
+    let req: CredentialsRequest = match parse_body(&body) {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    core.set_credentials_revoked(req.revoked);
+    json_response(
+        StatusCode::OK,
+        &serde_json::json!({ "revoked": req.revoked }),
+    )
 }
 
 async fn reset_stats(State(core): State<Arc<SandboxCore>>) -> Response {

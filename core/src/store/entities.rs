@@ -21,6 +21,8 @@ pub mod channel {
         pub next_poll_at_ms: i64,
         pub last_success_at: Option<DateTimeUtc>,
         pub last_error: Option<String>,
+        /// `auth` when the channel refused the credentials, else `remote`.
+        pub last_error_kind: Option<String>,
         pub error_count: i64,
         pub orders_synced: i64,
         pub created_at: DateTimeUtc,

@@ -17,7 +17,7 @@ pub use fulfillment::{
 };
 pub use orders::{OrderFilter, StoredOrder, UpsertOutcome};
 pub use routing::{RouteOutcome, NO_STOCK};
-pub use sync::{ChannelStatus, PageOutcome};
+pub use sync::{ChannelStatus, PageOutcome, PollFailure};
 
 use sea_orm::sqlx;
 use sea_orm::{

@@ -21,6 +21,8 @@ pub struct PageOutcome {
     pub updated: u64,
     pub unchanged: u64,
     pub quarantined: u64,
+    /// The newest `updated_at` on the page (unix ms).
+    pub newest_ms: Option<i64>,
 }
 
 /// A channel's sync health, for ops.
@@ -34,9 +36,22 @@ pub struct ChannelStatus {
     /// Seconds since the last successful sync.
     pub lag_seconds: Option<i64>,
     pub last_error: Option<String>,
+    /// `ok`, `never_synced`, `failing` (the last poll failed; retried with
+    /// backoff) or `auth_failed` (the channel refused the credentials: fix
+    /// them; other channels keep syncing).
+    pub state: &'static str,
     pub error_count: i64,
     pub orders_synced: i64,
     pub lease_owner: Option<String>,
+}
+
+/// Why a poll failed, as the channel's state shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PollFailure {
+    /// 401/403: the credentials stopped working.
+    Auth,
+    /// Anything else (down, throttled past retries, a store error).
+    Other,
 }
 
 fn ms_to_utc(ms: i64) -> DateTime<Utc> {
@@ -82,6 +97,7 @@ impl Store {
             next_poll_at_ms: Set(0),
             last_success_at: Set(None),
             last_error: Set(None),
+            last_error_kind: Set(None),
             error_count: Set(0),
             orders_synced: Set(0),
             created_at: Set(now()),
@@ -114,6 +130,21 @@ impl Store {
         channel_id: &str,
         items: &[Result<Order, Quarantined>],
     ) -> Result<PageOutcome, DbErr> {
+        self.store_page_with(seller_id, channel_id, items, true)
+            .await
+    }
+
+    /// [`Store::store_page`], moving the cursor only when `move_cursor`: for
+    /// channels whose pages are not oldest first, the poll moves it with
+    /// [`Store::advance_cursor`] after the last page (`PageOutcome::newest_ms`
+    /// says how far).
+    pub async fn store_page_with(
+        &self,
+        seller_id: &str,
+        channel_id: &str,
+        items: &[Result<Order, Quarantined>],
+        move_cursor: bool,
+    ) -> Result<PageOutcome, DbErr> {
         let tx = self.begin_write().await?;
         let mut out = PageOutcome::default();
         let mut newest: Option<i64> = None;
@@ -137,7 +168,8 @@ impl Store {
                 }
             }
         }
-        if let Some(v) = newest {
+        out.newest_ms = newest;
+        if let (Some(v), true) = (newest, move_cursor) {
             advance_cursor(&tx, channel_id, v).await?;
         }
         if out.inserted + out.updated > 0 {
@@ -153,6 +185,12 @@ impl Store {
         }
         tx.commit().await?;
         Ok(out)
+    }
+
+    /// Move a channel's cursor forward (never back) to `to_ms`, once every
+    /// order it covers is stored.
+    pub async fn advance_cursor(&self, channel_id: &str, to_ms: i64) -> Result<(), DbErr> {
+        advance_cursor(&self.db, channel_id, to_ms).await
     }
 
     pub async fn quarantine(
@@ -199,8 +237,8 @@ impl Store {
         &self,
         channel_id: &str,
         owner: &str,
+        error: Option<(PollFailure, &str)>,
         next_poll_at_ms: i64,
-        error: Option<&str>,
     ) -> Result<(), DbErr> {
         let mut q = channel::Entity::update_many()
             .col_expr(
@@ -218,9 +256,21 @@ impl Store {
                 .col_expr(
                     channel::Column::LastError,
                     Expr::value(Option::<String>::None),
-                ),
-            Some(e) => q
+                )
+                .col_expr(
+                    channel::Column::LastErrorKind,
+                    Expr::value(Option::<String>::None),
+                )
+                .col_expr(channel::Column::ErrorCount, Expr::value(0i64)),
+            Some((kind, e)) => q
                 .col_expr(channel::Column::LastError, Expr::value(e))
+                .col_expr(
+                    channel::Column::LastErrorKind,
+                    Expr::value(match kind {
+                        PollFailure::Auth => "auth",
+                        PollFailure::Other => "remote",
+                    }),
+                )
                 .col_expr(
                     channel::Column::ErrorCount,
                     Expr::col(channel::Column::ErrorCount).add(1),
@@ -261,6 +311,12 @@ impl Store {
                 id: c.id,
                 seller_id: c.seller_id,
                 kind: c.kind,
+                state: match (c.last_error_kind.as_deref(), &c.last_error) {
+                    (Some("auth"), _) => "auth_failed",
+                    (_, Some(_)) => "failing",
+                    _ if c.last_success_at.is_none() => "never_synced",
+                    _ => "ok",
+                },
                 last_success_at: c.last_success_at,
                 last_error: c.last_error,
                 error_count: c.error_count,

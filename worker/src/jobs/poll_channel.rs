@@ -6,6 +6,8 @@
 use crate::app::App;
 use apalis::prelude::{BoxDynError, Data};
 use chrono::Utc;
+use orderhub_connectors::RemoteError;
+use orderhub_core::store::PollFailure;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -63,24 +65,39 @@ pub async fn poll_once(app: &App, channel_id: &str) -> anyhow::Result<PollReport
     match &result {
         Ok(()) => {
             store
-                .finish_poll(channel_id, &app.instance, now_ms + interval_ms, None)
+                .finish_poll(channel_id, &app.instance, None, now_ms + interval_ms)
                 .await?
         }
         Err(e) => {
-            // Back off on repeated failures, up to ten intervals.
+            let failure = if e
+                .downcast_ref::<RemoteError>()
+                .is_some_and(RemoteError::is_auth_failure)
+            {
+                PollFailure::Auth
+            } else {
+                PollFailure::Other
+            };
+            // Back off on consecutive failures, up to ten intervals; refused
+            // credentials will not fix themselves, so straight to ten.
             let errors = store
                 .channel(channel_id)
                 .await?
                 .map_or(0, |c| c.error_count);
-            let backoff = interval_ms
-                .saturating_mul(1 << errors.clamp(0, 3))
-                .min(interval_ms * 10);
+            let backoff = match failure {
+                PollFailure::Auth => interval_ms * 10,
+                PollFailure::Other => interval_ms
+                    .saturating_mul(1 << errors.clamp(0, 3))
+                    .min(interval_ms * 10),
+            };
+            if failure == PollFailure::Auth {
+                tracing::error!(channel = %channel_id, error = %e, "the channel refused its credentials: auth_failed");
+            }
             store
                 .finish_poll(
                     channel_id,
                     &app.instance,
+                    Some((failure, &format!("{e:#}"))),
                     now_ms + backoff,
-                    Some(&format!("{e:#}")),
                 )
                 .await?
         }
@@ -103,12 +120,19 @@ async fn fetch_and_store(
         .unwrap_or(chrono::DateTime::<Utc>::UNIX_EPOCH);
     let ttl_ms = (app.settings.worker.lease_ttl_secs * 1000) as i64;
     let mut page_token = None;
+    // Pages oldest first: the cursor moves with each page. Otherwise it moves
+    // once the last page is stored, so a failure half-way re-reads the window.
+    let per_page = channel.connector.pages_oldest_first();
+    let mut newest: Option<i64> = None;
     loop {
         let page = channel
             .connector
             .fetch_orders(since, page_token.take())
             .await?;
-        let out = store.store_page(&c.seller, &c.id, &page.orders).await?;
+        let out = store
+            .store_page_with(&c.seller, &c.id, &page.orders, per_page)
+            .await?;
+        newest = newest.max(out.newest_ms);
         report.pages += 1;
         report.inserted += out.inserted;
         report.updated += out.updated;
@@ -130,7 +154,12 @@ async fn fetch_and_store(
         }
         match page.next_page {
             Some(next) => page_token = Some(next),
-            None => return Ok(()),
+            None => {
+                if let (false, Some(to)) = (per_page, newest) {
+                    store.advance_cursor(&c.id, to).await?;
+                }
+                return Ok(());
+            }
         }
     }
 }

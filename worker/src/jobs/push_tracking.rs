@@ -6,7 +6,7 @@
 use super::{finish, StepError};
 use crate::app::App;
 use apalis::prelude::{Attempt, BoxDynError, Data, TaskId};
-use orderhub_connectors::{DeliveryStatusPush, TrackingPush};
+use orderhub_connectors::{DeliveryStatusPush, PushLine, TrackingPush};
 use orderhub_core::store::{needs_channel_push, SHIPMENT_LABEL_BOUGHT};
 use orderhub_core::TrackingStatus;
 use serde::{Deserialize, Serialize};
@@ -105,6 +105,19 @@ async fn push_under_lease(app: &App, shipment_id: i64) -> Result<(), StepError> 
                 tracking_number: number.clone(),
                 tracking_url: ship.tracking_url.clone(),
                 notify_customer: app.settings.shipping.notify_customer,
+                // One shipment per order today (routing does not split), so
+                // the shipment carries every line of the order.
+                lines: order
+                    .order
+                    .lines
+                    .iter()
+                    .map(|l| PushLine {
+                        external_id: l.external_id.clone(),
+                        sku: l.sku.clone(),
+                        quantity: l.quantity,
+                    })
+                    .collect(),
+                shipped_at: ship.label_bought_at.unwrap_or_else(chrono::Utc::now),
             })
             .await?;
         app.store.mark_tracking_pushed(ship.id).await?;

@@ -201,6 +201,10 @@ pub struct ChannelStatus {
     pub lag_seconds: Option<i64>,
     #[schema(required = true)]
     pub last_error: Option<String>,
+    /// `ok`, `never_synced`, `failing` (the last poll failed; retried with
+    /// backoff) or `auth_failed` (the channel refused the credentials).
+    #[schema(example = "ok")]
+    pub state: String,
     /// Consecutive failed syncs.
     pub error_count: i64,
     pub orders_synced: i64,

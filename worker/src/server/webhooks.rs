@@ -13,7 +13,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use orderhub_connectors::{VerifiedWebhook, WebhookError};
+use orderhub_connectors::{VerifiedWebhook, WebhookError, WebhookOrder};
 use std::sync::Arc;
 
 type WebhookAnswer = Result<(StatusCode, Json<serde_json::Value>), ApiError>;
@@ -91,8 +91,40 @@ pub async fn apply(
     body: &[u8],
 ) -> Result<String, sea_orm::DbErr> {
     let s = &channel.settings;
-    Ok(match channel.connector.order_from_webhook(topic, body) {
-        Ok(order) => match app.store.upsert_order(&s.seller, &s.id, &order).await {
+    let order = match channel.connector.order_from_webhook(topic, body) {
+        Ok(WebhookOrder::Order(order)) => order,
+        Ok(WebhookOrder::Changed { external_id }) => {
+            // The event names the order only: poll the channel now; its
+            // overlapping window picks the change up. If the enqueue fails,
+            // the scheduler's next tick polls anyway.
+            if let Err(e) = app
+                .queue
+                .poll
+                .push(crate::jobs::PollChannel {
+                    channel_id: s.id.clone(),
+                })
+                .await
+            {
+                tracing::warn!(channel = %s.id, error = %e, "enqueue PollChannel failed; the next scheduled poll picks the change up");
+            }
+            app.store.mark_webhook_processed(inbox_id, None).await?;
+            tracing::info!(channel = %s.id, order = %external_id, "order changed; polling the channel");
+            return Ok("poll_scheduled".into());
+        }
+        Ok(WebhookOrder::Ignored) => {
+            app.store.mark_webhook_processed(inbox_id, None).await?;
+            return Ok("ignored".into());
+        }
+        Err(q) => {
+            app.store.quarantine(&s.id, "webhook", &q).await?;
+            app.store
+                .mark_webhook_processed(inbox_id, Some(&q.reason))
+                .await?;
+            return Ok("quarantined".into());
+        }
+    };
+    Ok(
+        match app.store.upsert_order(&s.seller, &s.id, &order).await {
             Ok(out) => {
                 if let orderhub_core::store::UpsertOutcome::Inserted(order_id) = out {
                     // A new order that came by webhook before any poll saw it
@@ -116,14 +148,7 @@ pub async fn apply(
                 "stored".into()
             }
         },
-        Err(q) => {
-            app.store.quarantine(&s.id, "webhook", &q).await?;
-            app.store
-                .mark_webhook_processed(inbox_id, Some(&q.reason))
-                .await?;
-            "quarantined".into()
-        }
-    })
+    )
 }
 
 /// Apply deliveries stored more than `grace` ago and never applied.

@@ -25,13 +25,13 @@ use super::wire::{
 use crate::http::{HttpClient, RawResponse, RemoteError, RetryPolicy};
 use crate::marketplace::{
     ChannelSetup, DeliveryStatusPush, Marketplace, OrderPage, TrackingPush, VerifiedWebhook,
-    WebhookError,
+    WebhookError, WebhookOrder,
 };
 use async_trait::async_trait;
 use base64::Engine;
 use chrono::{DateTime, SecondsFormat, Utc};
 use hmac::{Hmac, Mac};
-use orderhub_core::{Order, Quarantined, TrackingStatus};
+use orderhub_core::{Quarantined, TrackingStatus};
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use sha2::Sha256;
@@ -941,18 +941,20 @@ impl Marketplace for ShopifyConnector {
         verify_shopify_webhook(&self.webhook_secret.0, headers, body)
     }
 
-    fn order_from_webhook(&self, topic: &str, body: &[u8]) -> Result<Order, Quarantined> {
+    fn order_from_webhook(&self, topic: &str, body: &[u8]) -> Result<WebhookOrder, Quarantined> {
         let raw_text = String::from_utf8_lossy(body).into_owned();
         let value: Value = serde_json::from_slice(body).map_err(|e| Quarantined {
             external_id: None,
             reason: format!("{topic}: body is not JSON: {e}"),
             raw: raw_text.clone(),
         })?;
-        mapping::order_from_rest(&value).map_err(|e| Quarantined {
-            external_id: external_id_of(&value),
-            reason: format!("{topic}: {e}"),
-            raw: raw_text,
-        })
+        mapping::order_from_rest(&value)
+            .map(|o| WebhookOrder::Order(Box::new(o)))
+            .map_err(|e| Quarantined {
+                external_id: external_id_of(&value),
+                reason: format!("{topic}: {e}"),
+                raw: raw_text,
+            })
     }
 
     async fn push_tracking(&self, push: &TrackingPush) -> Result<(), RemoteError> {
@@ -1203,7 +1205,9 @@ mod tests {
     fn webhook_body_maps_or_is_quarantined() {
         let c = ShopifyConnector::new(setup()).unwrap();
         let body = include_bytes!("testdata/webhook_order.json");
-        let o = c.order_from_webhook("orders/cancelled", body).unwrap();
+        let Ok(WebhookOrder::Order(o)) = c.order_from_webhook("orders/cancelled", body) else {
+            panic!("a Shopify webhook carries the order")
+        };
         assert_eq!(o.external_id, "820982911946154508");
         let q = c
             .order_from_webhook("orders/create", b"{not json")

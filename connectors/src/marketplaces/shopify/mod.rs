@@ -28,6 +28,7 @@ pub use mapping::normalize;
 pub use sandbox::{SeedOrder, SeedRequest, ShopifySandbox, ShopifySandboxOptions, TouchRequest};
 
 use crate::marketplace::{ChannelSetup, Marketplace, MarketplaceKind};
+use crate::sandbox::{MarketplaceSandbox, SandboxLimits, SandboxProfile};
 use std::sync::Arc;
 
 fn build(setup: ChannelSetup) -> Result<Arc<dyn Marketplace>, String> {
@@ -40,4 +41,37 @@ pub const KIND: MarketplaceKind = MarketplaceKind {
     required_secrets: &["access_token", "webhook_secret"],
     build,
     normalize: mapping::normalize,
+    sandbox: MarketplaceSandbox {
+        kind: "shopify",
+        profile: sandbox_profile,
+        router: sandbox_router,
+        published_limit:
+            "GraphQL cost bucket 20,000 points restoring 1,000 points/s (Shopify Plus)",
+    },
 };
+
+fn sandbox_profile() -> SandboxProfile {
+    SandboxProfile::new(
+        &[
+            ("access_token", "shpat_sandbox_token"),
+            ("webhook_secret", "sandbox_webhook_secret"),
+        ],
+        &[],
+    )
+}
+
+fn sandbox_router(profile: &SandboxProfile, limits: SandboxLimits) -> axum::Router {
+    let (token, secret) = (
+        profile.secret("access_token"),
+        profile.secret("webhook_secret"),
+    );
+    let opts = match limits {
+        // Shopify publishes one bucket per plan; the sandbox's published
+        // profile is Plus, the plan multichannel sellers at volume are on
+        // (`ShopifySandboxOptions::standard` is the Standard plan's, which
+        // the sync tests also exercise).
+        SandboxLimits::Published => ShopifySandboxOptions::plus(token, secret),
+        SandboxLimits::Volume => ShopifySandboxOptions::fast(token, secret),
+    };
+    ShopifySandbox::new(opts).router()
+}

@@ -21,6 +21,7 @@
 use super::client::{sign_webhook, HEADER_HMAC, HEADER_TOPIC, HEADER_WEBHOOK_ID, TOPICS};
 use super::cost::{self, MAX_SINGLE_QUERY_COST};
 use super::mapping::gid_tail;
+use crate::sandbox::generate::{catalog_price, dec, CATALOG, COUNTRIES};
 use crate::sandbox::{bad_request, json_response, parse_body, Fault, SandboxCore};
 use async_graphql::{
     Context, EmptySubscription, Enum, InputObject, InputValueError, InputValueResult, Object,
@@ -1795,149 +1796,6 @@ pub struct TouchRequest {
     pub cancel: Option<bool>,
 }
 
-const CATALOG: [&str; 20] = [
-    "Canvas Tote",
-    "Enamel Mug",
-    "Linen Apron",
-    "Cotton Tee",
-    "Wool Socks",
-    "Leather Wallet",
-    "Wool Scarf",
-    "Ceramic Bowl",
-    "Glass Carafe",
-    "Notebook",
-    "Fountain Pen",
-    "Desk Lamp",
-    "Beeswax Candle",
-    "Tea Sampler",
-    "Coffee Beans",
-    "Oak Coasters",
-    "Travel Pillow",
-    "Rain Jacket",
-    "Sun Hat",
-    "Yoga Mat",
-];
-
-struct CountryProfile {
-    code: &'static str,
-    name: &'static str,
-    tax_rate: &'static str,
-    shipping: &'static str,
-    shipping_title: &'static str,
-    addresses: &'static [(
-        &'static str,
-        &'static str,
-        &'static str,
-        &'static str,
-        &'static str,
-        &'static str,
-        &'static str,
-    )],
-}
-
-// (first, last, street, city, province, province code, zip)
-const COUNTRIES: [CountryProfile; 3] = [
-    CountryProfile {
-        code: "US",
-        name: "United States",
-        tax_rate: "0.08",
-        shipping: "5.00",
-        shipping_title: "Standard",
-        addresses: &[
-            (
-                "Ada",
-                "Lovelace",
-                "150 Elgin Street",
-                "Toledo",
-                "Ohio",
-                "OH",
-                "43606",
-            ),
-            (
-                "Grace",
-                "Hopper",
-                "2 Navy Way",
-                "Arlington",
-                "Virginia",
-                "VA",
-                "22201",
-            ),
-            (
-                "Alan",
-                "Kay",
-                "44 Market Street",
-                "San Francisco",
-                "California",
-                "CA",
-                "94105",
-            ),
-        ],
-    },
-    CountryProfile {
-        code: "DE",
-        name: "Germany",
-        tax_rate: "0.19",
-        shipping: "9.95",
-        shipping_title: "DHL Paket International",
-        addresses: &[
-            (
-                "Grete",
-                "Weber",
-                "Torstraße 1",
-                "Berlin",
-                "Berlin",
-                "BE",
-                "10119",
-            ),
-            (
-                "Jonas",
-                "Keller",
-                "Marienplatz 8",
-                "München",
-                "Bayern",
-                "BY",
-                "80331",
-            ),
-        ],
-    },
-    CountryProfile {
-        code: "GB",
-        name: "United Kingdom",
-        tax_rate: "0.20",
-        shipping: "9.95",
-        shipping_title: "Royal Mail International",
-        addresses: &[
-            (
-                "Tom",
-                "Smith",
-                "10 Downing Lane",
-                "London",
-                "England",
-                "ENG",
-                "SW1A 2AA",
-            ),
-            (
-                "Fiona",
-                "Reid",
-                "5 Princes Street",
-                "Edinburgh",
-                "Scotland",
-                "SCT",
-                "EH2 2AN",
-            ),
-        ],
-    },
-];
-
-fn dec(s: &str) -> Decimal {
-    s.parse().unwrap_or_default()
-}
-
-fn catalog_price(i: usize) -> Decimal {
-    // 8.99, 11.49, 13.99, …: plausible, two decimals.
-    Decimal::new(899 + 250 * i as i64, 2)
-}
-
 impl Store {
     fn new(opts: &ShopifySandboxOptions) -> Self {
         Self {
@@ -2489,7 +2347,7 @@ async fn graphql_handler(
         .get(super::client::HEADER_ACCESS_TOKEN)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|t| constant_time_eq(t.as_bytes(), sb.shared.opts.access_token.as_bytes()));
-    if !token_ok {
+    if !token_ok || sb.shared.core.credentials_revoked() {
         return (
             StatusCode::UNAUTHORIZED,
             [(header::CONTENT_TYPE, "application/json; charset=utf-8")],

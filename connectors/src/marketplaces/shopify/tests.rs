@@ -2,7 +2,9 @@
 
 use super::*;
 use crate::http::{HttpClient, RetryPolicy};
-use crate::marketplace::{ChannelSetup, DeliveryStatusPush, Marketplace, TrackingPush};
+use crate::marketplace::{
+    ChannelSetup, DeliveryStatusPush, Marketplace, TrackingPush, WebhookOrder,
+};
 use crate::sandbox::{serve, FaultConfig, Stats};
 use crate::RemoteError;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
@@ -423,6 +425,8 @@ async fn tracking_is_pushed_once_and_retries_are_idempotent() {
         tracking_number: "1Z999AA10123456784".into(),
         tracking_url: Some("https://www.ups.com/track?tracknum=1Z999AA10123456784".into()),
         notify_customer: true,
+        lines: vec![],
+        shipped_at: chrono::Utc::now(),
     };
     c.push_tracking(&push).await.unwrap();
     // A retry of the same push changes nothing.
@@ -513,6 +517,8 @@ async fn tracking_is_pushed_once_and_retries_are_idempotent() {
         tracking_number: "794698766350".into(),
         tracking_url: None,
         notify_customer: false,
+        lines: vec![],
+        shipped_at: chrono::Utc::now(),
     };
     c.push_tracking(&retry).await.unwrap();
     assert_eq!(stats(&e.base).await.recorded["fulfillments"]["1002"], 1);
@@ -550,7 +556,9 @@ async fn webhooks_from_the_sandbox_verify_and_map() {
     let verified = c.verify_webhook(&headers, &body).unwrap();
     assert_eq!(verified.topic, "orders/create");
     assert!(verified.delivery_id.starts_with("sandbox-1001-"));
-    let order = c.order_from_webhook(&verified.topic, &body).unwrap();
+    let WebhookOrder::Order(order) = c.order_from_webhook(&verified.topic, &body).unwrap() else {
+        panic!("a Shopify webhook carries the order")
+    };
     assert_eq!(order.external_id, "1001");
     // Tampered body.
     let mut tampered = body.clone();
@@ -703,6 +711,8 @@ async fn shipped_env(count: u32) -> (Env, ShopifyConnector) {
         tracking_number: UPS_NUMBER.into(),
         tracking_url: None,
         notify_customer: false,
+        lines: vec![],
+        shipped_at: chrono::Utc::now(),
     })
     .await
     .unwrap();

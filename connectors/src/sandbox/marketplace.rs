@@ -1,0 +1,60 @@
+//! What every marketplace sandbox declares, so tests, the demo and
+//! `orderhub sandbox KIND` start any of them the same way.
+
+use axum::Router;
+use std::collections::BTreeMap;
+
+/// How a channel pointed at a sandbox is configured: the credentials the
+/// sandbox accepts (keyed by the names in the connector's `required_secrets`)
+/// and the channel options the connector needs for it (a store id, ...).
+#[derive(Debug, Clone, Default)]
+pub struct SandboxProfile {
+    pub secrets: BTreeMap<String, String>,
+    pub options: BTreeMap<String, String>,
+}
+
+/// Which limits a sandbox enforces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SandboxLimits {
+    /// The vendor's published limits, exactly (the conformance suite uses these).
+    Published,
+    /// Still enforced and reported the same way, but large enough for volume
+    /// runs (the demo's thousands of orders, benchmarks).
+    Volume,
+}
+
+/// A marketplace sandbox as a connector kind declares it.
+pub struct MarketplaceSandbox {
+    /// The connector kind it imitates (`woocommerce`).
+    pub kind: &'static str,
+    /// The fixed credentials and options of the sandbox's one store.
+    pub profile: fn() -> SandboxProfile,
+    /// The vendor's routes and the control routes (see the module docs of
+    /// [`crate::sandbox`]), accepting `profile`'s credentials.
+    pub router: fn(&SandboxProfile, SandboxLimits) -> Router,
+    /// The published limit the sandbox enforces, in words, for notes and the
+    /// demo summary (`600 requests/min per token`).
+    pub published_limit: &'static str,
+}
+
+impl SandboxProfile {
+    pub fn new(secrets: &[(&str, &str)], options: &[(&str, &str)]) -> Self {
+        let map = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        Self {
+            secrets: map(secrets),
+            options: map(options),
+        }
+    }
+
+    pub fn secret(&self, name: &str) -> &str {
+        self.secrets
+            .get(name)
+            .map(String::as_str)
+            .unwrap_or_default()
+    }
+}
