@@ -191,3 +191,41 @@ async fn killing_the_worker_mid_sync_loses_no_order() {
     assert!(all, "every order arrives after the restart");
     assert_eq!(store.count_orders(None).await.unwrap(), 600);
 }
+
+/// `orderhub normalize --channel KIND FILE` on each channel's documented
+/// example order: the core order, with totals that add up.
+#[test]
+fn normalize_reads_every_channels_documented_order() {
+    let marketplaces = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../connectors/src/marketplaces"
+    );
+    for (kind, file) in [
+        ("woocommerce", "woocommerce/testdata/order.json"),
+        ("ecwid", "ecwid/testdata/get_order.json"),
+        ("ebay", "ebay/testdata/get_order.json"),
+    ] {
+        let out = Command::new(BIN)
+            .args([
+                "normalize",
+                "--channel",
+                kind,
+                &format!("{marketplaces}/{file}"),
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{kind}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let order: orderhub_core::Order = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{kind}: not a core order: {e}"));
+        assert_eq!(order.channel, kind);
+        assert!(!order.lines.is_empty(), "{kind}: lines");
+        order
+            .check_totals()
+            .unwrap_or_else(|e| panic!("{kind}: {e}"));
+        assert!(!order.external_id.is_empty(), "{kind}: external id");
+    }
+}

@@ -15,7 +15,9 @@
 
 mod common;
 
-use common::flow::{easypost, register_webhook, CARRIER_ID, EP_HOOK_SECRET, EP_KEY};
+use common::flow::{
+    carrier_and_warehouse_toml, easypost, register_webhook, EP_HOOK_SECRET, EP_KEY,
+};
 use common::*;
 use orderhub::app::App;
 use orderhub_connectors::sandbox::{SandboxLimits, SandboxProfile};
@@ -214,6 +216,17 @@ async fn sync_suite(name: &str, db: Db) {
         report = poll(&app).await;
     }
     assert_eq!(stored(store).await, 500, "full sync: {report:?}");
+    // The figure the notes report: how hard the full sync drove the API.
+    let sync_stats = ch.sb.stats().await;
+    let requests: u64 = sync_stats["requests_by_path"]
+        .as_object()
+        .map_or(0, |m| m.values().filter_map(Value::as_u64).sum());
+    let secs = t0.elapsed().as_secs_f64();
+    eprintln!(
+        "[{name}] full sync of 500 orders: {requests} requests in {secs:.2} s = {:.1} requests/s (published limit: {})",
+        requests as f64 / secs,
+        ch.kind.sandbox.published_limit
+    );
     assert_eq!(report.quarantined, 0);
     for id in &ids {
         let o = store
@@ -460,33 +473,8 @@ async fn tracking_suite(name: &str, db: Db) {
     let ep = easypost(0).await;
     std::env::set_var("ORDERHUB_TEST_EP_KEY", EP_KEY);
     std::env::set_var("ORDERHUB_TEST_EP_HOOK_SECRET", EP_HOOK_SECRET);
-    let stock = (1..=20)
-        .map(|i| format!("\"SKU-{i:03}\" = 1000000"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let toml = format!(
-        r#"{base}{channel}
-[[carriers]]
-id = "{CARRIER_ID}"
-kind = "easypost"
-base_url = "{ep}"
-options = {{ requests_per_second = "100" }}
-[carriers.secrets]
-api_key = "ORDERHUB_TEST_EP_KEY"
-webhook_secret = "ORDERHUB_TEST_EP_HOOK_SECRET"
-
-[[warehouses]]
-id = "main"
-seller = "acme"
-priority = 10
-carriers = ["{CARRIER_ID}"]
-address = {{ name = "Acme", line1 = "417 Montgomery St", city = "San Francisco", region = "CA", postal_code = "94104", country = "US" }}
-stock = {{ {stock} }}
-"#,
-        base = base_toml(&fresh_db(db).await),
-        channel = ch.channel_toml(),
-        ep = ep.base,
-    );
+    let toml =
+        base_toml(&fresh_db(db).await) + &ch.channel_toml() + &carrier_and_warehouse_toml(&ep.base);
     // Faults on every channel call, the pushes included; a timeout after the
     // channel applied a push is the case exactly-once is about.
     ch.sb

@@ -68,6 +68,52 @@ impl ChannelSetup {
             .map(String::as_str)
             .unwrap_or_default()
     }
+
+    /// Connectors validate their setup by collecting every problem (startup
+    /// lists them all at once); these are the checks they share.
+    ///
+    /// A problem for each of `names` that is missing or blank.
+    pub fn require_secrets(&self, names: &[&str], problems: &mut Vec<String>) {
+        for name in names {
+            if self.secret(name).trim().is_empty() {
+                problems.push(format!("secret `{name}` is missing"));
+            }
+        }
+    }
+
+    /// `base_url` without a trailing slash; a problem unless it is http(s).
+    pub fn http_base_url(&self, what: &str, problems: &mut Vec<String>) -> String {
+        let base = self.base_url.trim().trim_end_matches('/').to_string();
+        match url::Url::parse(&base) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+            _ => problems.push(format!("base_url must be {what}")),
+        }
+        base
+    }
+
+    /// A whole-number option within `range`, `default` when absent.
+    pub fn whole_number_option(
+        &self,
+        name: &str,
+        default: u32,
+        range: std::ops::RangeInclusive<u32>,
+        problems: &mut Vec<String>,
+    ) -> u32 {
+        match self.options.get(name) {
+            None => default,
+            Some(v) => match v.trim().parse::<u32>() {
+                Ok(n) if range.contains(&n) => n,
+                _ => {
+                    problems.push(format!(
+                        "option `{name}` must be a whole number from {} to {}",
+                        range.start(),
+                        range.end()
+                    ));
+                    default
+                }
+            },
+        }
+    }
 }
 
 /// Tracking details pushed back to the channel an order came from.

@@ -31,12 +31,20 @@ pub async fn easypost(advance_every_ms: u64) -> Sandbox {
 /// Config text: the Shopify channel of [`config_toml`], an EasyPost account
 /// and one warehouse stocking every sandbox sku.
 pub fn flow_toml(db_url: &str, shopify: &str, easypost: &str, extra_worker: &str) -> String {
+    config_toml(db_url, shopify, extra_worker)
+        .replace("max_connections = 8", "max_connections = 16")
+        + &carrier_and_warehouse_toml(easypost)
+}
+
+/// The EasyPost account `CARRIER_ID` on `easypost` and warehouse `main`
+/// (seller `acme`) stocking SKU-001..020, which every sandbox sells.
+pub fn carrier_and_warehouse_toml(easypost: &str) -> String {
     let stock = (1..=20)
         .map(|i| format!("\"SKU-{i:03}\" = 1000000"))
         .collect::<Vec<_>>()
         .join(", ");
     format!(
-        r#"{base}
+        r#"
 [[carriers]]
 id = "{CARRIER_ID}"
 kind = "easypost"
@@ -53,9 +61,7 @@ priority = 10
 carriers = ["{CARRIER_ID}"]
 address = {{ name = "Acme", line1 = "417 Montgomery St", city = "San Francisco", region = "CA", postal_code = "94104", country = "US" }}
 stock = {{ {stock} }}
-"#,
-        base = config_toml(db_url, shopify, extra_worker)
-            .replace("max_connections = 8", "max_connections = 16")
+"#
     )
 }
 

@@ -266,7 +266,12 @@ pub async fn run(orders: u32, database: Option<String>) -> anyhow::Result<ExitCo
             "synced {} routed {} labels {} pushed {} exceptions {}",
             p.synced, p.routed, p.counts.labels_bought, p.counts.tracking_pushed, p.exceptions
         ));
-        let done = p.synced >= orders as u64 && p.delivered_orders + p.exceptions >= p.synced;
+        // Done when every order is delivered and every channel was told
+        // (tracking, then the delivery), or is in exception.
+        let done = p.synced >= orders as u64
+            && p.delivered_orders + p.exceptions >= p.synced
+            && p.counts.tracking_pushed + p.exceptions >= p.synced
+            && p.counts.delivery_pushed + p.exceptions >= p.synced;
         if done || Instant::now() > deadline || runner.is_finished() {
             break;
         }
@@ -317,7 +322,7 @@ pub async fn run(orders: u32, database: Option<String>) -> anyhow::Result<ExitCo
             with_tracking,
             doubled,
             requests,
-            stats["throttled"],
+            stats["throttled"].as_u64().unwrap_or(0),
         );
     }
     println!();
@@ -325,13 +330,14 @@ pub async fn run(orders: u32, database: Option<String>) -> anyhow::Result<ExitCo
     // running as many no-op jobs as there were orders.
     let noop = crate::bench::bare_queue(&app.store, orders.max(1) as u64).await?;
     let rate = p.delivered_orders as f64 / elapsed;
-    let rows: [(&str, String); 13] = [
+    let rows: [(&str, String); 14] = [
         ("orders in the sandboxes", orders.to_string()),
         ("orders synced", p.synced.to_string()),
         ("orders routed", p.routed.to_string()),
         ("labels bought", p.counts.labels_bought.to_string()),
         ("double labels", double_labels.to_string()),
         ("tracking pushed", p.counts.tracking_pushed.to_string()),
+        ("deliveries told", p.counts.delivery_pushed.to_string()),
         ("double tracking", double_tracking.to_string()),
         ("shipments delivered", p.counts.delivered.to_string()),
         ("orders delivered", p.delivered_orders.to_string()),
@@ -349,6 +355,7 @@ pub async fn run(orders: u32, database: Option<String>) -> anyhow::Result<ExitCo
     let _ = std::fs::remove_dir_all(&dir);
     let ok = p.synced >= orders as u64
         && p.delivered_orders + p.exceptions >= p.synced
+        && p.counts.tracking_pushed + p.exceptions >= p.synced
         && double_labels == 0
         && double_tracking == 0;
     Ok(if ok {

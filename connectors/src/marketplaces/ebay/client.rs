@@ -116,13 +116,7 @@ impl EbayConnector {
     /// Build from configuration; every problem is listed at once.
     pub fn new(setup: ChannelSetup) -> Result<Self, String> {
         let mut problems = Vec::new();
-        let base = setup.base_url.trim().trim_end_matches('/').to_string();
-        match url::Url::parse(&base) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
-            _ => {
-                problems.push("base_url must be an http(s) URL (https://api.ebay.com)".to_string())
-            }
-        }
+        let base = setup.http_base_url("an http(s) URL (https://api.ebay.com)", &mut problems);
         let marketplace_id = setup
             .options
             .get("marketplace_id")
@@ -133,18 +127,12 @@ impl EbayConnector {
                 "option `marketplace_id` must be an eBay marketplace id such as EBAY_US (got `{marketplace_id}`)"
             ));
         }
-        let page_size = match setup.options.get("page_size").map(|s| s.trim()) {
-            None => DEFAULT_PAGE_SIZE,
-            Some(s) => match s.parse::<u32>() {
-                Ok(n) if (1..=MAX_PAGE_SIZE).contains(&n) => n,
-                _ => {
-                    problems.push(format!(
-                        "option `page_size` must be 1 to {MAX_PAGE_SIZE} (got `{s}`)"
-                    ));
-                    DEFAULT_PAGE_SIZE
-                }
-            },
-        };
+        let page_size = setup.whole_number_option(
+            "page_size",
+            DEFAULT_PAGE_SIZE,
+            1..=MAX_PAGE_SIZE,
+            &mut problems,
+        );
         let rate = match setup.options.get("requests_per_second").map(|s| s.trim()) {
             None => DEFAULT_RATE,
             Some(s) => match s.parse::<f64>() {
@@ -160,11 +148,10 @@ impl EbayConnector {
                 }
             },
         };
-        for name in ["client_id", "client_secret", "refresh_token"] {
-            if setup.secret(name).trim().is_empty() {
-                problems.push(format!("secret `{name}` is missing"));
-            }
-        }
+        setup.require_secrets(
+            &["client_id", "client_secret", "refresh_token"],
+            &mut problems,
+        );
         for key in setup.options.keys() {
             if !["marketplace_id", "page_size", "requests_per_second"].contains(&key.as_str()) {
                 problems.push(format!("unknown option `{key}`"));

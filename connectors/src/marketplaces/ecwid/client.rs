@@ -90,11 +90,7 @@ impl EcwidConnector {
     /// Build from configuration; every problem is listed at once.
     pub fn new(setup: ChannelSetup) -> Result<Self, String> {
         let mut problems = Vec::new();
-        let base = setup.base_url.trim().trim_end_matches('/').to_string();
-        match url::Url::parse(&base) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
-            _ => problems.push("base_url must be an http(s) URL".to_string()),
-        }
+        let base = setup.http_base_url("an http(s) URL", &mut problems);
         let store_id = setup
             .options
             .get("store_id")
@@ -103,18 +99,8 @@ impl EcwidConnector {
         if store_id.is_empty() || !store_id.bytes().all(|b| b.is_ascii_digit()) {
             problems.push("option `store_id` (the numeric Ecwid store id) is required".into());
         }
-        let page_size = match setup.options.get("page_size") {
-            None => MAX_PAGE,
-            Some(v) => match v.trim().parse::<u32>() {
-                Ok(n) if (1..=MAX_PAGE).contains(&n) => n,
-                _ => {
-                    problems.push(format!(
-                        "option `page_size` must be a whole number from 1 to {MAX_PAGE}"
-                    ));
-                    MAX_PAGE
-                }
-            },
-        };
+        let page_size =
+            setup.whole_number_option("page_size", MAX_PAGE, 1..=MAX_PAGE, &mut problems);
         let currency_override = match setup.options.get("currency") {
             None => None,
             Some(c) => match Currency::try_from(c.trim().to_string()) {
@@ -125,11 +111,7 @@ impl EcwidConnector {
                 }
             },
         };
-        for name in ["access_token", "client_secret"] {
-            if setup.secret(name).trim().is_empty() {
-                problems.push(format!("secret `{name}` is missing"));
-            }
-        }
+        setup.require_secrets(&["access_token", "client_secret"], &mut problems);
         if !problems.is_empty() {
             return Err(format!(
                 "ecwid channel `{}`: {}",

@@ -212,29 +212,6 @@ impl std::fmt::Debug for ShopifyConnector {
     }
 }
 
-fn parse_option(
-    setup: &ChannelSetup,
-    name: &str,
-    default: u32,
-    range: std::ops::RangeInclusive<u32>,
-    problems: &mut Vec<String>,
-) -> u32 {
-    match setup.options.get(name) {
-        None => default,
-        Some(v) => match v.trim().parse::<u32>() {
-            Ok(n) if range.contains(&n) => n,
-            _ => {
-                problems.push(format!(
-                    "option `{name}` must be a whole number from {} to {}",
-                    range.start(),
-                    range.end()
-                ));
-                default
-            }
-        },
-    }
-}
-
 fn valid_api_version(v: &str) -> bool {
     if v == "unstable" {
         return true;
@@ -266,11 +243,7 @@ impl ShopifyConnector {
     /// Build from configuration; every problem is listed at once.
     pub fn new(setup: ChannelSetup) -> Result<Self, String> {
         let mut problems = Vec::new();
-        let base = setup.base_url.trim().trim_end_matches('/').to_string();
-        match url::Url::parse(&base) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
-            _ => problems.push("base_url must be an http(s) URL".to_string()),
-        }
+        let base = setup.http_base_url("an http(s) URL", &mut problems);
         let api_version = setup
             .options
             .get("api_version")
@@ -281,25 +254,15 @@ impl ShopifyConnector {
                 "option `api_version` must look like 2025-10 (got `{api_version}`)"
             ));
         }
-        let page_size = parse_option(
-            &setup,
-            "page_size",
-            DEFAULT_PAGE_SIZE,
-            1..=MAX_PAGE,
-            &mut problems,
-        );
-        let line_items_page = parse_option(
-            &setup,
+        let page_size =
+            setup.whole_number_option("page_size", DEFAULT_PAGE_SIZE, 1..=MAX_PAGE, &mut problems);
+        let line_items_page = setup.whole_number_option(
             "line_items_page",
             DEFAULT_LINE_ITEMS_PAGE,
             1..=MAX_PAGE,
             &mut problems,
         );
-        for name in ["access_token", "webhook_secret"] {
-            if setup.secret(name).trim().is_empty() {
-                problems.push(format!("secret `{name}` is missing"));
-            }
-        }
+        setup.require_secrets(&["access_token", "webhook_secret"], &mut problems);
         if !problems.is_empty() {
             return Err(format!(
                 "shopify channel `{}`: {}",

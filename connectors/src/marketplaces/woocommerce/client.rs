@@ -280,29 +280,6 @@ fn bool_option(setup: &ChannelSetup, name: &str, problems: &mut Vec<String>) -> 
     }
 }
 
-fn number_option(
-    setup: &ChannelSetup,
-    name: &str,
-    default: u32,
-    range: std::ops::RangeInclusive<u32>,
-    problems: &mut Vec<String>,
-) -> u32 {
-    match setup.options.get(name) {
-        None => default,
-        Some(v) => match v.trim().parse::<u32>() {
-            Ok(n) if range.contains(&n) => n,
-            _ => {
-                problems.push(format!(
-                    "option `{name}` must be a whole number from {} to {}",
-                    range.start(),
-                    range.end()
-                ));
-                default
-            }
-        },
-    }
-}
-
 /// The WooCommerce marketplace connector.
 pub struct WooCommerceConnector {
     channel_id: String,
@@ -338,20 +315,14 @@ impl WooCommerceConnector {
     /// Build from configuration; every problem is listed at once.
     pub fn new(setup: ChannelSetup) -> Result<Self, String> {
         let mut problems = Vec::new();
-        let base = setup.base_url.trim().trim_end_matches('/').to_string();
-        match url::Url::parse(&base) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
-            _ => problems.push("base_url must be the store's http(s) URL".to_string()),
-        }
-        let page_size = number_option(
-            &setup,
+        let base = setup.http_base_url("the store's http(s) URL", &mut problems);
+        let page_size = setup.whole_number_option(
             "page_size",
             DEFAULT_PAGE_SIZE,
             1..=MAX_PAGE_SIZE,
             &mut problems,
         );
-        let rps = number_option(
-            &setup,
+        let rps = setup.whole_number_option(
             "max_requests_per_second",
             DEFAULT_MAX_REQUESTS_PER_SECOND,
             1..=1000,
