@@ -395,6 +395,12 @@ async fn api_case(db: Db) {
         "{channels}"
     );
     check("get", "/api/channels", &channels);
+    let ch = &channels["channels"][0];
+    assert!(
+        ["ok", "never_synced", "failing", "auth_failed"].contains(&ch["state"].as_str().unwrap()),
+        "{ch}"
+    );
+    assert!(ch["next_poll_at"].is_string(), "{ch}");
     let orders = c.ops_json(Method::GET, "/api/orders?limit=2").await;
     assert_eq!(orders["orders"].as_array().unwrap().len(), 2, "{orders}");
     assert!(orders["next_after"].is_i64(), "{orders}");

@@ -173,6 +173,13 @@ pub trait Marketplace: Send + Sync {
         true
     }
 
+    /// The shortest interval between two polls the channel's quota allows
+    /// (Amazon's orders search refills slowly); the worker never polls faster,
+    /// however short the configured interval.
+    fn min_poll_interval(&self) -> Duration {
+        Duration::ZERO
+    }
+
     /// Check an inbound webhook's signature on the raw body.
     fn verify_webhook(
         &self,

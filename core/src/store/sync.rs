@@ -33,6 +33,9 @@ pub struct ChannelStatus {
     pub kind: String,
     pub watermark: Option<DateTime<Utc>>,
     pub last_success_at: Option<DateTime<Utc>>,
+    /// When the scheduler next polls the channel (interval, backoff and the
+    /// channel's quota taken into account).
+    pub next_poll_at: DateTime<Utc>,
     /// Seconds since the last successful sync.
     pub lag_seconds: Option<i64>,
     pub last_error: Option<String>,
@@ -308,6 +311,7 @@ impl Store {
                     .find(|k| k.channel_id == c.id)
                     .map(|k| ms_to_utc(k.watermark_ms)),
                 lag_seconds: c.last_success_at.map(|t| (now - t).num_seconds()),
+                next_poll_at: ms_to_utc(c.next_poll_at_ms),
                 id: c.id,
                 seller_id: c.seller_id,
                 kind: c.kind,

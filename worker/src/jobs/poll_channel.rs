@@ -60,7 +60,9 @@ pub async fn poll_once(app: &App, channel_id: &str) -> anyhow::Result<PollReport
     }
     report.leased = true;
     let result = fetch_and_store(app, channel, &mut report).await;
-    let interval_ms = (channel.settings.poll_interval_secs * 1000) as i64;
+    // The configured interval, but never faster than the channel's quota allows.
+    let interval_ms = ((channel.settings.poll_interval_secs * 1000) as i64)
+        .max(channel.connector.min_poll_interval().as_millis() as i64);
     let now_ms = Utc::now().timestamp_millis();
     match &result {
         Ok(()) => {

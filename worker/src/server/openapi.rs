@@ -196,6 +196,10 @@ pub struct ChannelStatus {
     pub watermark: Option<String>,
     #[schema(required = true, format = DateTime)]
     pub last_success_at: Option<String>,
+    /// When the scheduler next polls the channel (interval, backoff and the
+    /// channel's quota taken into account).
+    #[schema(format = DateTime)]
+    pub next_poll_at: String,
     /// Seconds since the last successful sync.
     #[schema(required = true)]
     pub lag_seconds: Option<i64>,
