@@ -242,9 +242,27 @@ async fn sync_suite(name: &str, db: Db) {
     }
 
     phase("full sync done");
-    // A resync with nothing new changes nothing.
+    // A resync with nothing new changes nothing; the next poll is due no
+    // sooner than the configured interval and the channel's quota allow.
+    let polled_at = chrono::Utc::now();
     let again = poll(&app).await;
     assert_eq!(again.inserted + again.updated, 0, "resync: {again:?}");
+    let min = app.channels[CHANNEL]
+        .connector
+        .min_poll_interval()
+        .max(Duration::from_secs(1));
+    let next = store
+        .channel_statuses(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|c| c.id == CHANNEL)
+        .unwrap()
+        .next_poll_at;
+    assert!(
+        next >= polled_at + chrono::Duration::from_std(min).unwrap(),
+        "next poll {next} comes {min:?} after {polled_at} at the earliest"
+    );
 
     phase("resync done");
     // Updates and late arrivals (older than the cursor, within the overlap).
