@@ -535,8 +535,19 @@ async fn tracking_suite(name: &str, db: Db) {
 /// hanging) never stops or slows the others: with the whole worker running,
 /// a healthy channel syncs everything and picks up a change within a few
 /// poll intervals while the others fail.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_failing_channel_never_stops_the_others() {
+mod one_failing_channel_never_stops_the_others {
+    use super::*;
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        one_failing_channel(Db::Sqlite).await
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        one_failing_channel(Db::Postgres).await
+    }
+}
+
+async fn one_failing_channel(db: Db) {
     let good = ChannelSandbox::start("shopify").await;
     let revoked = ChannelSandbox::start("shopify").await;
     let down = ChannelSandbox::start("shopify").await;
@@ -550,7 +561,7 @@ async fn one_failing_channel_never_stops_the_others() {
     down.sb
         .faults(json!({ "rate_timeout": 1.0, "timeout_ms": 60000 }))
         .await;
-    let toml = base_toml(&fresh_db(Db::Sqlite).await)
+    let toml = base_toml(&fresh_db(db).await)
         + &good.channel_toml_as("good")
         + &revoked.channel_toml_as("revoked")
         + &down.channel_toml_as("down");
