@@ -56,14 +56,26 @@ macro_rules! conformance {
     };
 }
 
-conformance!(shopify, woocommerce, ecwid, ebay);
+conformance!(shopify, woocommerce, ecwid, ebay, etsy, amazon, tiktok);
 
 fn kind(name: &str) -> &'static MarketplaceKind {
     orderhub_connectors::marketplace_kind(name)
         .unwrap_or_else(|| panic!("`{name}` is not registered in marketplace_kinds()"))
 }
 
-/// A channel's sandbox at the vendor's published limits, served on a free port.
+/// The limits a channel's sandbox runs the suite at: the vendor's published
+/// ones, except Amazon's searchOrders (a burst of 20, then one request every
+/// ~180 s), under which the suite's dozens of polls would take hours. Its
+/// pacing at the published shape is proven by the connector's own test
+/// (1,000 orders, ≥ 95 % of the refill rate, 0 QuotaExceeded).
+fn suite_limits(name: &str) -> SandboxLimits {
+    match name {
+        "amazon" => SandboxLimits::Volume,
+        _ => SandboxLimits::Published,
+    }
+}
+
+/// A channel's sandbox at the limits above, served on a free port.
 struct ChannelSandbox {
     kind: &'static MarketplaceKind,
     profile: SandboxProfile,
@@ -74,7 +86,7 @@ impl ChannelSandbox {
     async fn start(name: &str) -> Self {
         let kind = kind(name);
         let profile = (kind.sandbox.profile)();
-        let router = (kind.sandbox.router)(&profile, SandboxLimits::Published);
+        let router = (kind.sandbox.router)(&profile, suite_limits(name));
         let (addr, _h) = orderhub_connectors::sandbox::serve(router, "127.0.0.1:0")
             .await
             .unwrap();
@@ -424,10 +436,11 @@ async fn webhooks(ch: &ChannelSandbox, app: &Arc<App>, id: &str) {
         .await
         .unwrap();
     // The headers that carry the signature (`X-Shopify-Hmac-Sha256`,
-    // `X-WC-Webhook-Signature`, `X-Ecwid-Webhook-Signature`, ...).
+    // `X-WC-Webhook-Signature`, `X-Ecwid-Webhook-Signature`, TikTok's
+    // `Authorization`, ...).
     let is_signature = |k: &str| {
         let k = k.to_ascii_lowercase();
-        k.contains("signature") || k.contains("hmac")
+        k.contains("signature") || k.contains("hmac") || k == "authorization"
     };
     let headers: Vec<(String, String)> = delivery["headers"]
         .as_object()
@@ -461,8 +474,10 @@ async fn webhooks(ch: &ChannelSandbox, app: &Arc<App>, id: &str) {
         .map(|(k, v)| {
             let mut v = v.clone();
             if is_signature(k) {
-                // Another valid-looking signature: the first character changed.
-                let c = if v.starts_with('A') { "B" } else { "A" };
+                // Another valid-looking signature: the first character
+                // changed to a digit, which no case-insensitive hex or
+                // base64 reading takes for the letter it replaced.
+                let c = if v.starts_with('0') { "1" } else { "0" };
                 v.replace_range(0..1, c);
             }
             (k.clone(), v)
@@ -505,7 +520,7 @@ async fn tracking_suite(name: &str, db: Db) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     register_webhook(&ep, listener.local_addr().unwrap()).await;
     tokio::spawn(orderhub::run(app.clone(), listener));
-    let done = wait_for(Duration::from_secs(150), || {
+    let done = wait_for(Duration::from_secs(60), || {
         let s = app.store.clone();
         async move {
             s.fulfillment_counts()
@@ -515,6 +530,33 @@ async fn tracking_suite(name: &str, db: Db) {
     })
     .await;
     let counts = app.store.fulfillment_counts().await.unwrap();
+    if !done {
+        let failed = orderhub::jobs_api::list(
+            &app.store,
+            &orderhub::jobs_api::JobFilter {
+                queue: None,
+                status: None,
+                channel: None,
+                limit: 200,
+            },
+        )
+        .await
+        .unwrap_or_default();
+        for j in failed
+            .iter()
+            .filter(|j| {
+                j.last_result
+                    .as_deref()
+                    .is_some_and(|r| !r.contains("\"Ok\""))
+            })
+            .take(5)
+        {
+            eprintln!(
+                "job {} {} {}: {:?}",
+                j.queue, j.status, j.args, j.last_result
+            );
+        }
+    }
     assert!(done, "tracking pushed for every shipment: {counts:?}");
     assert_eq!(counts.shipments, N as u64);
     // Let any retry still in flight land before counting.

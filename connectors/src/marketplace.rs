@@ -229,6 +229,9 @@ pub fn marketplace_kinds() -> &'static [MarketplaceKind] {
         crate::marketplaces::woocommerce::KIND,
         crate::marketplaces::ecwid::KIND,
         crate::marketplaces::ebay::KIND,
+        crate::marketplaces::etsy::KIND,
+        crate::marketplaces::amazon::KIND,
+        crate::marketplaces::tiktok::KIND,
     ]
 }
 
