@@ -204,6 +204,9 @@ fn normalize_reads_every_channels_documented_order() {
         ("woocommerce", "woocommerce/testdata/order.json"),
         ("ecwid", "ecwid/testdata/get_order.json"),
         ("ebay", "ebay/testdata/get_order.json"),
+        ("etsy", "etsy/testdata/get_receipt.json"),
+        ("amazon", "amazon/testdata/order.json"),
+        ("tiktok", "tiktok/testdata/order.json"),
     ] {
         let out = Command::new(BIN)
             .args([

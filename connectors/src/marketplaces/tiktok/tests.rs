@@ -231,3 +231,42 @@ async fn tracking_once_even_when_retried_and_revoked_is_permanent() {
 async fn published_router_builds() {
     let _ = sandbox::router(&sandbox::profile(), SandboxLimits::Published);
 }
+
+/// The sandbox checks TikTok's request signature: the same request signed
+/// right is served, signed wrong (or unsigned) is refused with TikTok's error.
+#[tokio::test]
+async fn a_wrongly_signed_request_is_refused() {
+    let (_sb, _c, base) = start_at(50).await;
+    let p = sandbox::profile();
+    let path = "/order/202309/orders/search";
+    let body = r#"{"update_time_ge":0}"#;
+    let send = |sign: Option<String>| {
+        let mut query = std::collections::BTreeMap::from([
+            ("app_key".to_string(), p.secret("app_key").to_string()),
+            ("timestamp".to_string(), Utc::now().timestamp().to_string()),
+            ("shop_cipher".to_string(), p.options["shop_cipher"].clone()),
+            ("page_size".to_string(), "10".to_string()),
+        ]);
+        let sign = sign.unwrap_or_else(|| sign_request(p.secret("app_secret"), path, &query, body));
+        query.insert("sign".into(), sign);
+        let mut url = url::Url::parse(&format!("{base}{path}")).unwrap();
+        url.query_pairs_mut().extend_pairs(&query);
+        reqwest::Client::new()
+            .post(url)
+            .header("x-tts-access-token", p.secret("access_token"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let ok = send(None).await.unwrap();
+    assert!(ok.status().is_success(), "{}", ok.status());
+    let ok: serde_json::Value = ok.json().await.unwrap();
+    assert_eq!(ok["code"], 0, "{ok}");
+    let bad = send(Some("0".repeat(64))).await.unwrap();
+    let status = bad.status();
+    let bad: serde_json::Value = bad.json().await.unwrap_or_default();
+    assert!(
+        !status.is_success() || bad["code"] != 0,
+        "a wrong signature is refused: {status} {bad}"
+    );
+}
