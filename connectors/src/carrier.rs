@@ -4,6 +4,7 @@
 
 use crate::http::RemoteError;
 use crate::marketplace::{ChannelSetup, VerifiedWebhook, WebhookError};
+use crate::sandbox::CarrierSandbox;
 use async_trait::async_trait;
 use orderhub_core::Address;
 pub use orderhub_core::{TrackingDetail, TrackingStatus, TrackingUpdate};
@@ -24,6 +25,37 @@ pub struct ParcelSpec {
     pub height_in: Decimal,
 }
 
+/// The file a label comes as. Carriers that cannot make the asked format
+/// fall back to PDF and say so in `PurchasedLabel::label_format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LabelFormat {
+    #[default]
+    Pdf,
+    Png,
+    /// Zebra's printer language, for 4×6 thermal printers.
+    Zpl,
+}
+
+impl LabelFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LabelFormat::Pdf => "pdf",
+            LabelFormat::Png => "png",
+            LabelFormat::Zpl => "zpl",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "pdf" => Some(LabelFormat::Pdf),
+            "png" => Some(LabelFormat::Png),
+            "zpl" => Some(LabelFormat::Zpl),
+            _ => None,
+        }
+    }
+}
+
 /// What a label is bought for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LabelRequest {
@@ -32,7 +64,11 @@ pub struct LabelRequest {
     pub reference: String,
     pub from: Address,
     pub to: Address,
-    pub parcel: ParcelSpec,
+    /// One or more boxes. A carrier without multi-parcel support
+    /// ([`CarrierCapabilities::multi_parcel`]) refuses more than one with a
+    /// permanent error, and rate shopping skips it.
+    pub parcels: Vec<ParcelSpec>,
+    pub label_format: LabelFormat,
 }
 
 /// One price the carrier offers for a shipment.
@@ -59,6 +95,47 @@ pub struct PurchasedLabel {
     pub currency: String,
     /// A page where the buyer can follow the parcel.
     pub tracking_url: Option<String>,
+    /// The carrier's id for the purchase, used to void it (EasyPost: the
+    /// shipment `shp_…`; Shippo: the transaction; Sendcloud: the parcel).
+    pub label_id: String,
+    pub label_format: LabelFormat,
+}
+
+/// What the carrier said to a void (refund) request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", content = "reason", rename_all = "snake_case")]
+pub enum VoidStatus {
+    /// The label is void and will not be charged.
+    Voided,
+    /// The carrier took the request and decides later (EasyPost `submitted`,
+    /// Shippo `QUEUED`/`PENDING`); the label must not be used.
+    Submitted,
+    /// The carrier refused (already scanned, too old): the label stands.
+    Rejected(String),
+}
+
+/// What a carrier account can do, so rate shopping and the API ask only
+/// what it offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CarrierCapabilities {
+    /// Rates and buys labels (false for a tracking-events-only receiver).
+    pub buys_labels: bool,
+    /// Several boxes in one shipment.
+    pub multi_parcel: bool,
+    /// Labels can be voided through the API.
+    pub voids: bool,
+    pub label_formats: &'static [LabelFormat],
+}
+
+impl Default for CarrierCapabilities {
+    fn default() -> Self {
+        Self {
+            buys_labels: true,
+            multi_parcel: false,
+            voids: true,
+            label_formats: &[LabelFormat::Pdf],
+        }
+    }
 }
 
 /// A shipment as the carrier holds it.
@@ -77,6 +154,10 @@ pub trait Carrier: Send + Sync {
     /// The connector kind as written in config (`easypost`).
     fn kind(&self) -> &'static str;
 
+    fn capabilities(&self) -> CarrierCapabilities {
+        CarrierCapabilities::default()
+    }
+
     /// Create the carrier's shipment and get its rates (no money is spent).
     async fn create_shipment(&self, req: &LabelRequest) -> Result<CarrierShipment, RemoteError>;
 
@@ -91,12 +172,39 @@ pub trait Carrier: Send + Sync {
         rate_id: &str,
     ) -> Result<PurchasedLabel, RemoteError>;
 
+    /// Void a bought label through the carrier's refund call.
+    /// `label_id` is [`PurchasedLabel::label_id`].
+    async fn void(
+        &self,
+        carrier_shipment_id: &str,
+        label_id: &str,
+    ) -> Result<VoidStatus, RemoteError> {
+        let _ = (carrier_shipment_id, label_id);
+        Err(RemoteError::permanent(format!(
+            "{} labels cannot be voided through orderhub",
+            self.kind()
+        )))
+    }
+
     /// Check a tracking webhook's signature on the raw body.
     fn verify_webhook(
         &self,
         headers: &http::HeaderMap,
         body: &[u8],
     ) -> Result<VerifiedWebhook, WebhookError>;
+
+    /// Check a webhook with its URL's query string too, for carriers whose
+    /// authenticity is a secret token in the URL (Shippo). By default only
+    /// the headers and body count.
+    fn verify_webhook_request(
+        &self,
+        query: Option<&str>,
+        headers: &http::HeaderMap,
+        body: &[u8],
+    ) -> Result<VerifiedWebhook, WebhookError> {
+        let _ = query;
+        self.verify_webhook(headers, body)
+    }
 
     /// Read a verified webhook body. `Ok(None)` for events that carry no
     /// tracking (acknowledged and ignored); `Err` names what is malformed.
@@ -108,6 +216,8 @@ pub struct CarrierKind {
     pub kind: &'static str,
     pub required_secrets: &'static [&'static str],
     pub build: fn(CarrierSetup) -> Result<Arc<dyn Carrier>, String>,
+    /// Its local imitation (see [`crate::sandbox::carrier`]).
+    pub sandbox: CarrierSandbox,
 }
 
 /// Every carrier orderhub knows. A new carrier is one folder and one line here.

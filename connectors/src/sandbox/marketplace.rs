@@ -11,6 +11,9 @@ use std::collections::BTreeMap;
 pub struct SandboxProfile {
     pub secrets: BTreeMap<String, String>,
     pub options: BTreeMap<String, String>,
+    /// What goes after orderhub's webhook URL when the vendor authenticates
+    /// webhooks by a token in the URL (`?token=…`); empty otherwise.
+    pub webhook_query: String,
 }
 
 /// Which limits a sandbox enforces.
@@ -48,6 +51,7 @@ impl SandboxProfile {
         Self {
             secrets: map(secrets),
             options: map(options),
+            webhook_query: String::new(),
         }
     }
 

@@ -139,7 +139,8 @@ async fn rate_and_choose(app: &App, ship: &shipment::Model) -> Result<bool, Step
         reference: format!("orderhub-shipment-{}", ship.id),
         from,
         to,
-        parcel: parcel.clone(),
+        parcels: vec![parcel.clone()],
+        label_format: Default::default(),
     };
     let created: CarrierShipment = carrier.connector.create_shipment(&request).await?;
     let Some(rate) = cheapest(&created.rates, choice) else {

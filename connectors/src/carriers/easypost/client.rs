@@ -424,7 +424,15 @@ impl Carrier for EasyPostConnector {
     }
 
     async fn create_shipment(&self, req: &LabelRequest) -> Result<CarrierShipment, RemoteError> {
-        if req.parcel.weight_oz <= rust_decimal::Decimal::ZERO {
+        // Several boxes need EasyPost's Orders API, which orderhub does not
+        // use yet: refuse, so rate shopping moves on to another carrier.
+        let [parcel] = req.parcels.as_slice() else {
+            return Err(RemoteError::permanent(format!(
+                "EasyPost shipments carry one parcel; this one has {}",
+                req.parcels.len()
+            )));
+        };
+        if parcel.weight_oz <= rust_decimal::Decimal::ZERO {
             return Err(RemoteError::permanent("parcel weight must be above 0 oz"));
         }
         let body = serde_json::to_value(mapping::shipment_request(req))

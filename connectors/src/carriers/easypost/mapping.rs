@@ -74,7 +74,13 @@ pub fn shipment_request(req: &LabelRequest) -> CreateShipmentRequest {
         shipment: ShipmentInput {
             to_address: address_input(&req.to),
             from_address: address_input(&req.from),
-            parcel: parcel_input(&req.parcel),
+            // One parcel: the connector refuses more before getting here.
+            parcel: parcel_input(req.parcels.first().unwrap_or(&ParcelSpec {
+                weight_oz: Decimal::ZERO,
+                length_in: Decimal::ZERO,
+                width_in: Decimal::ZERO,
+                height_in: Decimal::ZERO,
+            })),
             reference: Some(req.reference.clone()).filter(|r| !r.trim().is_empty()),
         },
     }
@@ -123,6 +129,7 @@ pub fn label_from_wire(s: &Shipment) -> Result<Option<PurchasedLabel>, String> {
         .as_ref()
         .ok_or("selected_rate: missing on a shipment with a postage_label")?;
     let rate = rate_from_wire("selected_rate", rate)?;
+    let label_format = label_format_of(&label_url);
     Ok(Some(PurchasedLabel {
         tracking_code,
         label_url,
@@ -131,6 +138,9 @@ pub fn label_from_wire(s: &Shipment) -> Result<Option<PurchasedLabel>, String> {
         amount: rate.amount,
         currency: rate.currency,
         tracking_url: s.tracker.as_ref().and_then(|t| clean(&t.public_url)),
+        // EasyPost voids by shipment (`POST /v2/shipments/{id}/refund`).
+        label_id: s.id.clone(),
+        label_format,
     }))
 }
 
@@ -249,4 +259,13 @@ pub fn tracking_update_from_event(body: &[u8]) -> Result<Option<TrackingUpdate>,
         .ok_or("result: missing or not an object")?;
     let tracker: Tracker = decode(result, "result")?;
     tracker_update("result", &tracker).map(Some)
+}
+
+/// The format of a label file, from its URL's extension (PDF when unknown).
+fn label_format_of(url: &str) -> crate::carrier::LabelFormat {
+    let path = url.split(['?', '#']).next().unwrap_or(url);
+    path.rsplit('.')
+        .next()
+        .and_then(crate::carrier::LabelFormat::parse)
+        .unwrap_or_default()
 }

@@ -26,6 +26,7 @@ pub use sandbox::{
 };
 
 use crate::carrier::{Carrier, CarrierKind, CarrierSetup};
+use crate::sandbox::{CarrierSandbox, CarrierSandboxSettings, SandboxProfile};
 use std::sync::Arc;
 
 fn build(setup: CarrierSetup) -> Result<Arc<dyn Carrier>, String> {
@@ -37,4 +38,27 @@ pub const KIND: CarrierKind = CarrierKind {
     kind: "easypost",
     required_secrets: &["api_key", "webhook_secret"],
     build,
+    sandbox: CarrierSandbox {
+        kind: "easypost",
+        profile: sandbox_profile,
+        router: sandbox_router,
+        published_limit: "no published request limit; 429 with Retry-After on bursts",
+    },
 };
+
+/// The sandbox's one account: its test key and webhook secret.
+pub fn sandbox_profile() -> SandboxProfile {
+    SandboxProfile::new(
+        &[
+            ("api_key", DEFAULT_API_KEY),
+            ("webhook_secret", "sandbox_easypost_webhook_secret"),
+        ],
+        &[],
+    )
+}
+
+fn sandbox_router(profile: &SandboxProfile, settings: CarrierSandboxSettings) -> axum::Router {
+    let mut opts = EasyPostSandboxOptions::with_key(profile.secret("api_key"));
+    opts.advance_every_ms = settings.advance_every_ms;
+    EasyPostSandbox::new(opts).router()
+}

@@ -127,12 +127,13 @@ fn label_request(reference: &str) -> LabelRequest {
             "CA",
             "90277",
         ),
-        parcel: ParcelSpec {
+        label_format: Default::default(),
+        parcels: vec![ParcelSpec {
             weight_oz: Decimal::new(400, 1), // 40.0 oz: three started pounds
             length_in: Decimal::new(202, 1),
             width_in: Decimal::new(109, 1),
             height_in: Decimal::new(5, 0),
-        },
+        }],
     }
 }
 
