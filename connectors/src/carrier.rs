@@ -215,6 +215,9 @@ pub trait Carrier: Send + Sync {
 pub struct CarrierKind {
     pub kind: &'static str,
     pub required_secrets: &'static [&'static str],
+    /// Secrets an account may have (e.g. Shippo's HMAC key, which Shippo
+    /// provisions on request); named in config like the required ones.
+    pub optional_secrets: &'static [&'static str],
     pub build: fn(CarrierSetup) -> Result<Arc<dyn Carrier>, String>,
     /// Its local imitation (see [`crate::sandbox::carrier`]).
     pub sandbox: CarrierSandbox,
@@ -222,7 +225,12 @@ pub struct CarrierKind {
 
 /// Every carrier orderhub knows. A new carrier is one folder and one line here.
 pub fn carrier_kinds() -> &'static [CarrierKind] {
-    &[crate::carriers::easypost::KIND]
+    &[
+        crate::carriers::easypost::KIND,
+        crate::carriers::sendcloud::KIND,
+        crate::carriers::shippo::KIND,
+        crate::carriers::standard_webhooks::KIND,
+    ]
 }
 
 pub fn carrier_kind(kind: &str) -> Option<&'static CarrierKind> {

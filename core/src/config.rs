@@ -49,9 +49,58 @@ pub struct ShippingSettings {
     pub sku_grams: BTreeMap<String, u32>,
     /// Weight of a unit whose sku has no weight here or from the channel.
     pub default_item_grams: u32,
-    /// The one box every shipment goes in (until packing comes).
+    /// The box used when `boxes` is empty (one box per shipment, no
+    /// weight limit but the carriers').
     #[serde(rename = "box")]
     pub default_box: BoxSettings,
+    /// The boxes the packer chooses from (`[[shipping.boxes]]`).
+    pub boxes: Vec<PackBoxSettings>,
+    /// Dimensions and weight per sku (`[shipping.skus."SKU-1"]`), for packing.
+    pub skus: BTreeMap<String, SkuSettings>,
+    /// How rate shopping chooses: `cheapest`, `fastest` or `cheapest_on_time`.
+    pub policy: String,
+    /// Business days between an order and its handover to the carrier.
+    pub handling_days: u32,
+    /// Orders seen after this time of day (UTC, `HH:MM`) count from the
+    /// next business day.
+    pub cutoff: String,
+    /// Promised transit business days by the channel's shipping method name
+    /// (matched case-insensitively), for `cheapest_on_time`.
+    pub methods: BTreeMap<String, u32>,
+    /// Promised transit days when the method is not listed.
+    pub default_transit_days: u32,
+    /// How long rate shopping waits for all carrier accounts; a slower one
+    /// is skipped.
+    pub rate_budget_ms: u64,
+    /// Buy a label as soon as an order is routed; `false` leaves shipments
+    /// `created` for a batch (`orderhub labels buy --all-ready`).
+    pub auto_buy_labels: bool,
+    /// Labels bought at once per carrier account in a batch.
+    pub batch_concurrency_per_carrier: usize,
+}
+
+/// A box the packer may use: inner dimensions in inches, the most it may
+/// weigh in grams (contents and box), and its own weight.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PackBoxSettings {
+    pub name: String,
+    pub length_in: rust_decimal::Decimal,
+    pub width_in: rust_decimal::Decimal,
+    pub height_in: rust_decimal::Decimal,
+    pub max_grams: u32,
+    #[serde(default)]
+    pub tare_grams: u32,
+}
+
+/// One unit of a sku: weight in grams and outer dimensions in inches.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SkuSettings {
+    pub grams: Option<u32>,
+    pub length_in: Option<rust_decimal::Decimal>,
+    pub width_in: Option<rust_decimal::Decimal>,
+    pub height_in: Option<rust_decimal::Decimal>,
 }
 
 impl Default for ShippingSettings {
@@ -61,7 +110,96 @@ impl Default for ShippingSettings {
             sku_grams: BTreeMap::new(),
             default_item_grams: 450,
             default_box: BoxSettings::default(),
+            boxes: Vec::new(),
+            skus: BTreeMap::new(),
+            policy: "cheapest".into(),
+            handling_days: 1,
+            cutoff: "14:00".into(),
+            methods: BTreeMap::new(),
+            default_transit_days: 5,
+            rate_budget_ms: 5_000,
+            auto_buy_labels: true,
+            batch_concurrency_per_carrier: 8,
         }
+    }
+}
+
+impl ShippingSettings {
+    /// The cut-off as a time of day (UTC).
+    pub fn cutoff_time(&self) -> Option<chrono::NaiveTime> {
+        chrono::NaiveTime::parse_from_str(self.cutoff.trim(), "%H:%M").ok()
+    }
+
+    /// Promised transit days for a channel's shipping method.
+    pub fn transit_days_for(&self, method: Option<&str>) -> u32 {
+        method
+            .and_then(|m| {
+                self.methods
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(m.trim()))
+                    .map(|(_, d)| *d)
+            })
+            .unwrap_or(self.default_transit_days)
+    }
+
+    fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self
+            .policy
+            .parse::<crate::rate_choice::RatePolicy>()
+            .is_err()
+        {
+            problems.push(format!(
+                "shipping.policy `{}` is not cheapest, fastest or cheapest_on_time",
+                self.policy
+            ));
+        }
+        if self.cutoff_time().is_none() {
+            problems.push(format!(
+                "shipping.cutoff `{}` is not a time of day as HH:MM",
+                self.cutoff
+            ));
+        }
+        if self.batch_concurrency_per_carrier == 0 {
+            problems.push("shipping.batch_concurrency_per_carrier must be at least 1".into());
+        }
+        let mut names = BTreeSet::new();
+        for b in &self.boxes {
+            let at = format!("shipping.boxes `{}`", b.name);
+            if !names.insert(b.name.clone()) {
+                problems.push(format!("{at}: duplicate box name"));
+            }
+            if [b.length_in, b.width_in, b.height_in]
+                .iter()
+                .any(|d| *d <= rust_decimal::Decimal::ZERO)
+            {
+                problems.push(format!("{at}: every dimension must be above 0"));
+            }
+            if b.max_grams <= b.tare_grams {
+                problems.push(format!(
+                    "{at}: max_grams must be above the box's own weight"
+                ));
+            }
+        }
+        for (sku, s) in &self.skus {
+            let dims = [s.length_in, s.width_in, s.height_in];
+            let given = dims.iter().filter(|d| d.is_some()).count();
+            if given != 0 && given != 3 {
+                problems.push(format!(
+                    "shipping.skus `{sku}`: give all three dimensions or none"
+                ));
+            }
+            if dims
+                .iter()
+                .flatten()
+                .any(|d| *d <= rust_decimal::Decimal::ZERO)
+            {
+                problems.push(format!(
+                    "shipping.skus `{sku}`: every dimension must be above 0"
+                ));
+            }
+        }
+        problems
     }
 }
 
@@ -137,6 +275,9 @@ pub struct WarehouseSettings {
     pub carriers: Vec<String>,
     /// The ship-from address labels are bought for.
     pub address: Option<crate::Address>,
+    /// Label file format for this warehouse's printers: `pdf`, `png` or `zpl`.
+    #[serde(default)]
+    pub label_format: Option<String>,
     /// Initial stock per sku, applied where the hub has no count yet.
     #[serde(default)]
     pub stock: BTreeMap<String, i64>,
@@ -234,6 +375,10 @@ pub trait KindCatalog {
     fn known_carrier_kinds(&self) -> Vec<&'static str> {
         Vec::new()
     }
+    /// Secrets a carrier kind may have but does not require.
+    fn carrier_optional_secrets(&self, _kind: &str) -> &'static [&'static str] {
+        &[]
+    }
 }
 
 /// The key carrier accounts' secrets have in [`ResolvedSecrets`] (channels use
@@ -319,7 +464,8 @@ impl Settings {
                 ));
                 continue;
             };
-            let secrets = resolve_secrets(&at, &c.kind, required, &c.secrets, env, &mut problems);
+            let secrets =
+                resolve_secrets(&at, &c.kind, required, &[], &c.secrets, env, &mut problems);
             resolved.insert(c.id.clone(), secrets);
         }
         let mut carrier_ids = BTreeSet::new();
@@ -350,7 +496,16 @@ impl Settings {
                 ));
                 continue;
             };
-            let secrets = resolve_secrets(&at, &c.kind, required, &c.secrets, env, &mut problems);
+            let optional = kinds.carrier_optional_secrets(&c.kind);
+            let secrets = resolve_secrets(
+                &at,
+                &c.kind,
+                required,
+                optional,
+                &c.secrets,
+                env,
+                &mut problems,
+            );
             resolved.insert(carrier_secrets_key(&c.id), secrets);
         }
         let mut seen_wh = BTreeSet::new();
@@ -403,6 +558,17 @@ impl Settings {
         {
             problems.push("shipping.box: every dimension must be above 0".into());
         }
+        problems.extend(self.shipping.problems());
+        for w in &self.warehouses {
+            if let Some(f) = &w.label_format {
+                if !matches!(f.to_ascii_lowercase().as_str(), "pdf" | "png" | "zpl") {
+                    problems.push(format!(
+                        "warehouse `{}`: label_format `{f}` is not pdf, png or zpl",
+                        w.id
+                    ));
+                }
+            }
+        }
         if problems.is_empty() {
             Ok(resolved)
         } else {
@@ -417,12 +583,14 @@ fn resolve_secrets(
     at: &str,
     kind: &str,
     required: &[&str],
+    optional: &[&str],
     named: &BTreeMap<String, String>,
     env: &dyn Fn(&str) -> Option<String>,
     problems: &mut Vec<String>,
 ) -> BTreeMap<String, String> {
     let mut secrets = BTreeMap::new();
-    for name in required {
+    let given_optional = optional.iter().filter(|n| named.contains_key(**n));
+    for name in required.iter().chain(given_optional) {
         match named.get(*name) {
             None => problems.push(format!(
                 "{at}: missing secret `{name}` (set secrets.{name} to the name of an environment variable)"
@@ -438,7 +606,7 @@ fn resolve_secrets(
         }
     }
     for name in named.keys() {
-        if !required.contains(&name.as_str()) {
+        if !required.contains(&name.as_str()) && !optional.contains(&name.as_str()) {
             problems.push(format!("{at}: `{name}` is not a secret of kind `{kind}`"));
         }
     }

@@ -3,6 +3,8 @@
 
 pub mod config;
 pub mod order;
+pub mod packing;
+pub mod rate_choice;
 pub mod store;
 pub mod tracking;
 

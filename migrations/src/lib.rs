@@ -7,6 +7,7 @@ mod m20261124_000001_store;
 mod m20261124_000002_inventory;
 mod m20261125_000003_fulfillment;
 mod m20261125_000004_channel_state;
+mod m20261125_000005_carriers;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000002_inventory::Migration),
             Box::new(m20261125_000003_fulfillment::Migration),
             Box::new(m20261125_000004_channel_state::Migration),
+            Box::new(m20261125_000005_carriers::Migration),
         ]
     }
 }

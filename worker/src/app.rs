@@ -21,6 +21,10 @@ pub struct Channel {
 pub struct CarrierAccount {
     pub settings: CarrierSettings,
     pub connector: Arc<dyn Carrier>,
+    /// Calls in flight to this account at once (rates and buys), bounded by
+    /// `shipping.batch_concurrency_per_carrier`, so a label batch or a burst
+    /// of jobs never floods one carrier.
+    pub gate: Arc<tokio::sync::Semaphore>,
 }
 
 pub struct App {
@@ -86,6 +90,9 @@ impl App {
                 CarrierAccount {
                     settings: c.clone(),
                     connector,
+                    gate: Arc::new(tokio::sync::Semaphore::new(
+                        settings.shipping.batch_concurrency_per_carrier.max(1),
+                    )),
                 },
             );
         }

@@ -43,6 +43,9 @@ enum Command {
     Jobs(JobsCommand),
     /// Every channel's sync health: state (ok, failing, auth_failed), lag, last error.
     Channels,
+    /// Buy labels in a batch, void one.
+    #[command(subcommand)]
+    Labels(LabelsCommand),
     /// Print what orderhub makes of one raw order payload, as JSON.
     Normalize {
         /// Channel kind the payload comes from (shopify, woocommerce, ecwid, ebay).
@@ -76,6 +79,30 @@ enum Command {
         #[arg(long)]
         database: Option<String>,
     },
+}
+
+#[derive(Subcommand)]
+enum LabelsCommand {
+    /// Buy labels for many shipments at once; prints one line per shipment
+    /// and writes the PDF labels merged into one file.
+    Buy {
+        /// Every shipment waiting for a label.
+        #[arg(long)]
+        all_ready: bool,
+        /// Only this warehouse's shipments (with --all-ready).
+        #[arg(long)]
+        warehouse: Option<String>,
+        /// These shipments (comma-separated ids).
+        #[arg(long, value_delimiter = ',')]
+        ids: Vec<i64>,
+        #[arg(long, default_value_t = 1000)]
+        limit: u64,
+        /// Where to write the merged PDF of the labels bought.
+        #[arg(long, default_value = "labels.pdf")]
+        out: PathBuf,
+    },
+    /// Void a shipment's label (not yet picked up) through the carrier.
+    Void { shipment_id: i64 },
 }
 
 #[derive(Subcommand)]
@@ -218,6 +245,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let app = crate::app::App::start(loaded).await?;
             jobs(&app.store, cmd).await
         }
+        Command::Labels(cmd) => {
+            let loaded = match load_settings(cli.config.as_deref()) {
+                Ok(l) => l,
+                Err(code) => return Ok(code),
+            };
+            let app = crate::app::App::start(loaded).await?;
+            labels(&app, cmd).await
+        }
         Command::Normalize { channel, file } => normalize(&channel, &file),
         Command::Sandbox {
             kind,
@@ -305,6 +340,93 @@ async fn jobs(store: &Store, cmd: JobsCommand) -> anyhow::Result<ExitCode> {
         }
         JobsCommand::Retry { id } => report(jobs_api::retry(store, &id).await?, &id, "retried"),
         JobsCommand::Cancel { id } => report(jobs_api::cancel(store, &id).await?, &id, "cancelled"),
+    }
+}
+
+async fn labels(app: &crate::app::App, cmd: LabelsCommand) -> anyhow::Result<ExitCode> {
+    use crate::labels;
+    match cmd {
+        LabelsCommand::Buy {
+            all_ready,
+            warehouse,
+            ids,
+            limit,
+            out,
+        } => {
+            if !all_ready && ids.is_empty() {
+                eprintln!("error: give --all-ready or --ids");
+                return Ok(ExitCode::from(2));
+            }
+            let req = labels::BatchRequest {
+                shipment_ids: ids,
+                all_ready,
+                warehouse,
+                limit: Some(limit),
+            };
+            let ids = labels::resolve(app, &req).await?;
+            let report = labels::buy_batch(app, &ids).await;
+            println!(
+                "{:>8}  {:<10} {:<12} {:<8} {:<24} error",
+                "shipment", "outcome", "account", "carrier", "tracking"
+            );
+            for i in &report.items {
+                println!(
+                    "{:>8}  {:<10} {:<12} {:<8} {:<24} {}",
+                    i.shipment_id,
+                    i.outcome,
+                    i.carrier_account.as_deref().unwrap_or("-"),
+                    i.carrier.as_deref().unwrap_or("-"),
+                    i.tracking_code.as_deref().unwrap_or("-"),
+                    i.error.as_deref().unwrap_or("")
+                );
+            }
+            let secs = report.elapsed_ms as f64 / 1000.0;
+            println!(
+                "{} bought, {} failed (run again to retry), {} exceptions, {} skipped in {secs:.1} s ({:.1} labels/s)",
+                report.bought,
+                report.failed,
+                report.exceptions,
+                report.skipped,
+                report.bought as f64 / secs.max(0.001)
+            );
+            let (pdf, left_out) = labels::merged_labels(app, &report.printable()).await?;
+            if let Some(pdf) = pdf {
+                std::fs::write(&out, pdf)?;
+                println!("labels merged into {}", out.display());
+            }
+            for (id, why) in left_out {
+                println!("not in the PDF: shipment {id}: {why}");
+            }
+            Ok(if report.failed + report.exceptions > 0 {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        LabelsCommand::Void { shipment_id } => {
+            if let Err(refusal) = app.store.begin_void(shipment_id).await? {
+                eprintln!("error: shipment {shipment_id}: {refusal}");
+                return Ok(ExitCode::from(1));
+            }
+            match crate::jobs::void_once(app, shipment_id).await {
+                Ok(status) => {
+                    println!("shipment {shipment_id}: {status:?}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(crate::jobs::StepError::Permanent(reason)) => {
+                    app.store.void_refused(shipment_id, &reason).await?;
+                    eprintln!("error: the carrier refused: {reason}");
+                    Ok(ExitCode::from(1))
+                }
+                Err(e) => {
+                    // Left `voiding`: a running worker's sweep asks again.
+                    eprintln!(
+                        "error: the carrier could not be asked now ({e}); the worker retries"
+                    );
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
     }
 }
 

@@ -7,6 +7,8 @@ pub mod cli;
 pub mod demo;
 pub mod jobs;
 pub mod jobs_api;
+pub mod label_pdf;
+pub mod labels;
 pub mod migrate;
 pub mod queue;
 pub mod scheduler;

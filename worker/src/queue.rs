@@ -3,7 +3,7 @@
 //! the store's connection pool.
 
 use crate::app::App;
-use crate::jobs::{ApplyTrackingEvent, BuyLabel, PollChannel, PushTracking, RouteOrder};
+use crate::jobs::{ApplyTrackingEvent, BuyLabel, PollChannel, PushTracking, RouteOrder, VoidLabel};
 use apalis::prelude::*;
 use apalis_postgres::PostgresStorage;
 use apalis_sqlite::SqliteStorage;
@@ -16,6 +16,7 @@ pub const ROUTE_QUEUE: &str = "orderhub.route_order";
 pub const BUY_LABEL_QUEUE: &str = "orderhub.buy_label";
 pub const PUSH_TRACKING_QUEUE: &str = "orderhub.push_tracking";
 pub const TRACKING_EVENT_QUEUE: &str = "orderhub.apply_tracking_event";
+pub const VOID_LABEL_QUEUE: &str = "orderhub.void_label";
 
 /// One typed queue on whichever backend the store uses.
 pub enum Storage<T> {
@@ -93,7 +94,8 @@ impl_push!(
     RouteOrder,
     BuyLabel,
     PushTracking,
-    ApplyTrackingEvent
+    ApplyTrackingEvent,
+    VoidLabel
 );
 
 /// The queues orderhub runs; arguments are ids only.
@@ -104,6 +106,7 @@ pub struct JobQueue {
     pub buy_label: Storage<BuyLabel>,
     pub push_tracking: Storage<PushTracking>,
     pub tracking_event: Storage<ApplyTrackingEvent>,
+    pub void_label: Storage<VoidLabel>,
 }
 
 /// Build and run one worker on one storage (the two backends are different
@@ -145,6 +148,7 @@ impl JobQueue {
             buy_label: Storage::open(store, BUY_LABEL_QUEUE, m),
             push_tracking: Storage::open(store, PUSH_TRACKING_QUEUE, m),
             tracking_event: Storage::open(store, TRACKING_EVENT_QUEUE, m),
+            void_label: Storage::open(store, VOID_LABEL_QUEUE, m),
         })
     }
 
@@ -162,6 +166,7 @@ impl JobQueue {
             q.buy_label,
             q.push_tracking,
             q.tracking_event,
+            q.void_label,
         ) {
             (
                 Storage::Sqlite(p, _),
@@ -169,6 +174,7 @@ impl JobQueue {
                 Storage::Sqlite(b, _),
                 Storage::Sqlite(t, _),
                 Storage::Sqlite(e, _),
+                Storage::Sqlite(v, _),
             ) => {
                 tokio::try_join!(
                     worker!(p, name("poll"), app, crate::jobs::poll_channel),
@@ -181,6 +187,7 @@ impl JobQueue {
                         app,
                         crate::jobs::apply_tracking_event
                     ),
+                    worker!(v, name("void-label"), app, crate::jobs::void_label),
                 )?;
             }
             (
@@ -189,6 +196,7 @@ impl JobQueue {
                 Storage::Postgres(b, _),
                 Storage::Postgres(t, _),
                 Storage::Postgres(e, _),
+                Storage::Postgres(v, _),
             ) => {
                 tokio::try_join!(
                     worker!(p, name("poll"), app, crate::jobs::poll_channel),
@@ -201,6 +209,7 @@ impl JobQueue {
                         app,
                         crate::jobs::apply_tracking_event
                     ),
+                    worker!(v, name("void-label"), app, crate::jobs::void_label),
                 )?;
             }
             _ => anyhow::bail!("queues on different backends"),

@@ -55,6 +55,9 @@ pub async fn sweep(app: &App) {
     if let Err(e) = sweep_awaiting_orders(app, grace).await {
         tracing::warn!(error = %e, "routing sweep failed");
     }
+    if let Err(e) = sweep_voids(app, grace).await {
+        tracing::warn!(error = %e, "void sweep failed");
+    }
 }
 
 async fn sweep_awaiting_orders(app: &App, grace: chrono::Duration) -> anyhow::Result<()> {
@@ -76,13 +79,43 @@ async fn sweep_awaiting_orders(app: &App, grace: chrono::Duration) -> anyhow::Re
     Ok(())
 }
 
+/// Labels to void: bought for orders cancelled since, not picked up yet;
+/// and voids left unfinished by a crash.
+async fn sweep_voids(app: &App, grace: chrono::Duration) -> anyhow::Result<()> {
+    let mut ids = Vec::new();
+    for id in app.store.labels_to_void_for_cancelled_orders(100).await? {
+        if app.store.begin_void(id).await?.is_ok() {
+            tracing::info!(
+                shipment_id = id,
+                "order cancelled before pickup; voiding its label"
+            );
+            ids.push(id);
+        }
+    }
+    ids.extend(
+        app.store
+            .stalled_voids(chrono::Utc::now() - grace, 100)
+            .await?,
+    );
+    for shipment_id in ids {
+        app.queue
+            .void_label
+            .push(crate::jobs::VoidLabel { shipment_id })
+            .await?;
+    }
+    Ok(())
+}
+
 async fn sweep_shipments(app: &App, grace: chrono::Duration) -> anyhow::Result<()> {
-    use orderhub_core::store::SHIPMENT_LABEL_BOUGHT;
+    use orderhub_core::store::{SHIPMENT_CREATED, SHIPMENT_LABEL_BOUGHT};
     let stalled = app
         .store
         .stalled_shipments(chrono::Utc::now() - grace, 200)
         .await?;
     for s in &stalled {
+        if s.status == SHIPMENT_CREATED && !app.settings.shipping.auto_buy_labels {
+            continue; // waits for a label batch
+        }
         if s.status == SHIPMENT_LABEL_BOUGHT {
             app.queue
                 .push_tracking

@@ -24,6 +24,9 @@ impl KindCatalog for Catalog {
     fn known_carrier_kinds(&self) -> Vec<&'static str> {
         carrier_kinds().iter().map(|k| k.kind).collect()
     }
+    fn carrier_optional_secrets(&self, kind: &str) -> &'static [&'static str] {
+        carrier_kind(kind).map_or(&[], |k| k.optional_secrets)
+    }
 }
 
 /// Settings plus the secrets they name, ready to use.

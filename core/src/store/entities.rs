@@ -312,6 +312,20 @@ pub mod shipment {
         #[sea_orm(column_type = "Text", nullable)]
         pub exception_reason: Option<String>,
         pub updated_at: Option<DateTimeUtc>,
+        /// The carrier's id for the bought label, used to void it.
+        pub label_id: Option<String>,
+        /// `pdf`, `png` or `zpl`.
+        pub label_format: Option<String>,
+        /// Every rate rate shopping considered, with the verdict on each
+        /// (JSON list of [`crate::store::RateQuoteRecord`]); the API shows it
+        /// parsed, beside the shipment.
+        #[sea_orm(column_type = "Text", nullable)]
+        #[serde(skip)]
+        pub rate_quotes: Option<String>,
+        /// What the carrier said to the void: `voided`, `submitted`, or
+        /// `rejected: reason`.
+        pub void_status: Option<String>,
+        pub voided_at: Option<DateTimeUtc>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

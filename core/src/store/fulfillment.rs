@@ -34,8 +34,11 @@ pub struct ChosenRate {
     pub service: String,
     pub amount: Decimal,
     pub currency: String,
-    /// The parcel as sent (JSON).
+    /// The parcels as sent (JSON list).
     pub parcel: String,
+    /// Every rate considered with its verdict (JSON list of
+    /// [`super::RateQuoteRecord`]).
+    pub quotes: String,
 }
 
 /// A bought label as the store keeps it.
@@ -48,6 +51,9 @@ pub struct LabelRecord {
     pub tracking_code: String,
     pub tracking_url: Option<String>,
     pub label_url: String,
+    pub label_id: String,
+    /// `pdf`, `png` or `zpl`.
+    pub label_format: String,
 }
 
 /// What applying a tracking update did.
@@ -69,6 +75,8 @@ pub enum TrackingOutcome {
 pub struct ShipmentView {
     #[serde(flatten)]
     pub shipment: shipment::Model,
+    /// The rates rate shopping considered, chosen and rejected, with why.
+    pub rate_quotes: Vec<super::RateQuoteRecord>,
     pub events: Vec<tracking_event::Model>,
 }
 
@@ -138,8 +146,14 @@ impl Store {
         let mut out = Vec::with_capacity(ships.len());
         for s in ships {
             let events = self.tracking_events(s.id).await?;
+            let rate_quotes = s
+                .rate_quotes
+                .as_deref()
+                .and_then(|q| serde_json::from_str(q).ok())
+                .unwrap_or_default();
             out.push(ShipmentView {
                 shipment: s,
+                rate_quotes,
                 events,
             });
         }
@@ -183,6 +197,7 @@ impl Store {
                 Expr::value(r.currency.clone()),
             )
             .col_expr(shipment::Column::Parcel, Expr::value(r.parcel.clone()))
+            .col_expr(shipment::Column::RateQuotes, Expr::value(r.quotes.clone()))
             .col_expr(shipment::Column::UpdatedAt, set_now())
             .filter(shipment::Column::Id.eq(id))
             .filter(shipment::Column::Status.eq(SHIPMENT_CREATED))
@@ -230,6 +245,11 @@ impl Store {
                 Expr::value(l.tracking_url.clone()),
             )
             .col_expr(shipment::Column::LabelUrl, Expr::value(l.label_url.clone()))
+            .col_expr(shipment::Column::LabelId, Expr::value(l.label_id.clone()))
+            .col_expr(
+                shipment::Column::LabelFormat,
+                Expr::value(l.label_format.clone()),
+            )
             .col_expr(shipment::Column::LabelBoughtAt, set_now())
             .col_expr(
                 shipment::Column::ExceptionReason,
@@ -363,15 +383,19 @@ impl Store {
         update: &TrackingUpdate,
     ) -> Result<TrackingOutcome, DbErr> {
         let tx = self.begin_write().await?;
-        // By the carrier's shipment id when the event names it: that id is
+        // By the carrier's shipment id when the event names it (that id is
         // stored before the purchase, so events that overtake a lost buy
-        // answer still find their shipment. Else by tracking code.
-        let mut q =
-            shipment::Entity::find().filter(shipment::Column::CarrierAccount.eq(carrier_account));
-        q = match &update.carrier_shipment_id {
-            Some(cs) => q.filter(shipment::Column::CarrierShipmentId.eq(cs.as_str())),
-            None => q.filter(shipment::Column::TrackingCode.eq(update.tracking_code.as_str())),
-        };
+        // answer still find their shipment), or by tracking code (labels
+        // recorded by hand have no carrier shipment id).
+        let mut by = sea_orm::Condition::any()
+            .add(shipment::Column::TrackingCode.eq(update.tracking_code.as_str()));
+        if let Some(cs) = &update.carrier_shipment_id {
+            by = by.add(shipment::Column::CarrierShipmentId.eq(cs.as_str()));
+        }
+        let q = shipment::Entity::find()
+            .filter(shipment::Column::CarrierAccount.eq(carrier_account))
+            .filter(by)
+            .order_by_asc(shipment::Column::Id);
         let Some(ship) = q.one(&tx).await? else {
             tx.rollback().await?;
             return Ok(TrackingOutcome::UnknownShipment);

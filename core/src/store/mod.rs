@@ -5,6 +5,7 @@
 
 pub mod entities;
 mod fulfillment;
+mod labels;
 mod orders;
 mod routing;
 mod sync;
@@ -14,6 +15,9 @@ pub use entities::*;
 pub use fulfillment::{
     needs_channel_push, ChosenRate, FulfillmentCounts, LabelRecord, ShipmentView, TrackingOutcome,
     SHIPMENT_BUYING, SHIPMENT_CREATED, SHIPMENT_EXCEPTION, SHIPMENT_LABEL_BOUGHT,
+};
+pub use labels::{
+    RateQuoteRecord, VoidRefusal, SHIPMENT_CANCELLED, SHIPMENT_VOIDED, SHIPMENT_VOIDING,
 };
 pub use orders::{OrderFilter, StoredOrder, UpsertOutcome};
 pub use routing::{RouteOutcome, NO_STOCK};

@@ -10,18 +10,21 @@
 //! anyway (EasyPost's `SHIPMENT.POSTAGE.EXISTS`), and no second carrier
 //! shipment is ever made once one is stored.
 
-use super::{finish, StepError};
+use super::{finish, rate_shop, StepError};
 use crate::app::App;
 use apalis::prelude::{Attempt, BoxDynError, Data, TaskId};
-use orderhub_connectors::{CarrierShipment, LabelRequest, ParcelSpec, PurchasedLabel, Rate};
+use orderhub_connectors::{CarrierShipment, LabelFormat, LabelRequest, ParcelSpec, PurchasedLabel};
 use orderhub_core::config::{CarrierChoice, ShippingSettings};
+use orderhub_core::packing::{pack, BoxType, Dims, PackItem};
+use orderhub_core::rate_choice::{self, RatePolicy};
 use orderhub_core::store::{
     shipment, ChosenRate, LabelRecord, SHIPMENT_BUYING, SHIPMENT_CREATED, SHIPMENT_LABEL_BOUGHT,
 };
-use orderhub_core::{Address, OrderLine};
+use orderhub_core::{Address, OrderLine, OrderStatus};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+use std::time::Duration;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BuyLabel {
@@ -59,6 +62,23 @@ pub async fn buy_label_once(app: &App, shipment_id: i64) -> Result<(), StepError
             "shipment {shipment_id} does not exist"
         )));
     };
+    if ship.status == SHIPMENT_CREATED || ship.status == SHIPMENT_BUYING {
+        // An order cancelled before its label: release the stock, buy
+        // nothing. (One with a purchase already tried goes on to reconcile;
+        // a label found then is voided by the scheduler's sweep.)
+        let cancelled = app
+            .store
+            .get_order(ship.order_id)
+            .await?
+            .is_some_and(|o| o.order.status == OrderStatus::Cancelled);
+        if cancelled && app.store.cancel_unbought_shipment(shipment_id).await? {
+            tracing::info!(
+                shipment_id,
+                "order cancelled before its label; shipment cancelled"
+            );
+            return Ok(());
+        }
+    }
     if ship.status == SHIPMENT_CREATED {
         if !rate_and_choose(app, &ship).await? {
             return Ok(()); // labels for this warehouse are bought outside orderhub
@@ -83,10 +103,11 @@ pub async fn buy_label_once(app: &App, shipment_id: i64) -> Result<(), StepError
     Ok(())
 }
 
-/// `created → buying`: create the carrier shipment, choose the rate, store both.
-/// `false` when the warehouse ships with no carrier account: the shipment
-/// stays `created` with a note, and the order `processing`, for the seller
-/// to ship by hand.
+/// `created → buying`: pack the lines, rate-shop the warehouse's carrier
+/// accounts, store the chosen account's carrier shipment and rate with the
+/// verdict on every rate. `false` when the warehouse ships with no carrier
+/// account: the shipment stays `created` with a note, and the order
+/// `processing`, for the seller to ship by hand.
 async fn rate_and_choose(app: &App, ship: &shipment::Model) -> Result<bool, StepError> {
     let warehouse = app
         .store
@@ -107,16 +128,15 @@ async fn rate_and_choose(app: &App, ship: &shipment::Model) -> Result<bool, Step
             .await?;
         return Ok(false);
     }
-    let Some(choice) = choices
+    if !choices
         .iter()
-        .find(|c| app.carriers.contains_key(&c.account))
-    else {
+        .any(|c| app.carriers.contains_key(&c.account))
+    {
         return Err(StepError::Permanent(format!(
             "warehouse `{}` has no configured carrier account",
             warehouse.id
         )));
-    };
-    let carrier = &app.carriers[&choice.account];
+    }
     let from: Address = warehouse
         .address
         .as_deref()
@@ -134,30 +154,61 @@ async fn rate_and_choose(app: &App, ship: &shipment::Model) -> Result<bool, Step
             "the order has no shipping address".into(),
         ));
     };
-    let parcel = parcel_for(&order.order.lines, &app.settings.shipping);
+    let shipping = &app.settings.shipping;
+    let parcels = parcels_for(&order.order.lines, shipping).map_err(StepError::Permanent)?;
     let request = LabelRequest {
         reference: format!("orderhub-shipment-{}", ship.id),
         from,
         to,
-        parcels: vec![parcel.clone()],
-        label_format: Default::default(),
+        parcels: parcels.clone(),
+        label_format: label_format_for(app, &warehouse.id),
     };
-    let created: CarrierShipment = carrier.connector.create_shipment(&request).await?;
-    let Some(rate) = cheapest(&created.rates, choice) else {
-        return Err(StepError::Permanent(format!(
-            "no rate from the allowed carriers ({} offered)",
-            created.rates.len()
-        )));
+    let budget = Duration::from_millis(shipping.rate_budget_ms.max(1));
+    let asked = rate_shop::ask_accounts(app, &choices, &request, budget).await;
+    let policy: RatePolicy = shipping.policy.parse().unwrap_or(RatePolicy::Cheapest);
+    let cutoff = shipping.cutoff_time().unwrap_or(chrono::NaiveTime::MIN);
+    let ship_date = rate_choice::ship_date(chrono::Utc::now(), shipping.handling_days, cutoff);
+    let promised = rate_choice::promised_date(
+        order.order.placed_at,
+        shipping.handling_days,
+        cutoff,
+        shipping.transit_days_for(order.order.shipping_method.as_deref()),
+    );
+    let offered: usize = asked.answers.iter().map(|a| a.shipment.rates.len()).sum();
+    let outcome = rate_shop::choose(
+        &asked.answers,
+        asked.skipped,
+        policy,
+        ship_date,
+        Some(promised),
+    );
+    let Some((account, carrier_shipment_id, rate)) = outcome.chosen else {
+        let why = outcome
+            .records
+            .iter()
+            .map(|r| format!("{}: {}", r.account, r.reason))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let message = format!("no rate to buy ({offered} offered): {why}");
+        return Err(if asked.transient_skips > 0 {
+            StepError::Retry {
+                message,
+                retry_after: None,
+            }
+        } else {
+            StepError::Permanent(message)
+        });
     };
     let chosen = ChosenRate {
-        carrier_account: choice.account.clone(),
-        carrier_shipment_id: created.id.clone(),
+        carrier_account: account,
+        carrier_shipment_id,
         rate_id: rate.id.clone(),
         carrier: rate.carrier.clone(),
         service: rate.service.clone(),
         amount: rate.amount,
         currency: rate.currency.clone(),
-        parcel: serde_json::to_string(&parcel).unwrap_or_default(),
+        parcel: serde_json::to_string(&parcels).unwrap_or_default(),
+        quotes: serde_json::to_string(&outcome.records).unwrap_or_default(),
     };
     if !app.store.record_carrier_shipment(ship.id, &chosen).await? {
         // A concurrent run stored its carrier shipment first; ours is never
@@ -168,6 +219,17 @@ async fn rate_and_choose(app: &App, ship: &shipment::Model) -> Result<bool, Step
         );
     }
     Ok(true)
+}
+
+/// The label format the warehouse's printers take (PDF unless configured).
+fn label_format_for(app: &App, warehouse_id: &str) -> LabelFormat {
+    app.settings
+        .warehouses
+        .iter()
+        .find(|w| w.id == warehouse_id)
+        .and_then(|w| w.label_format.as_deref())
+        .and_then(LabelFormat::parse)
+        .unwrap_or_default()
 }
 
 /// `buying → label_bought`: ask first, buy only if the carrier has no label.
@@ -188,6 +250,7 @@ async fn buy_once(app: &App, ship: &shipment::Model) -> Result<(), StepError> {
     };
     // An earlier attempt may have bought it with the answer lost: ask first.
     // With no attempt recorded nothing can have been bought, so skip the call.
+    let _permit = carrier.gate.acquire().await;
     let existing = if ship.buy_attempts > 0 {
         carrier.connector.shipment(cs_id).await?.label
     } else {
@@ -237,6 +300,8 @@ async fn record(app: &App, shipment_id: i64, l: &PurchasedLabel) -> Result<(), S
                 tracking_code: l.tracking_code.clone(),
                 tracking_url: l.tracking_url.clone(),
                 label_url: l.label_url.clone(),
+                label_id: l.label_id.clone(),
+                label_format: l.label_format.as_str().to_string(),
             },
         )
         .await?;
@@ -244,19 +309,79 @@ async fn record(app: &App, shipment_id: i64, l: &PurchasedLabel) -> Result<(), S
     Ok(())
 }
 
-/// The cheapest rate of a carrier the warehouse allows; ties go to the
-/// faster one, then to the carrier's order.
-pub fn cheapest<'a>(rates: &'a [Rate], choice: &CarrierChoice) -> Option<&'a Rate> {
-    rates
+/// The weight of one unit of a line: `[shipping.skus]`, then `sku_grams`,
+/// then the channel's grams, then the default item weight.
+fn unit_grams(l: &OrderLine, shipping: &ShippingSettings) -> u32 {
+    let sku = l.sku.as_deref();
+    sku.and_then(|s| shipping.skus.get(s))
+        .and_then(|s| s.grams)
+        .or_else(|| sku.and_then(|s| shipping.sku_grams.get(s).copied()))
+        .or(l.grams.filter(|g| *g > 0))
+        .unwrap_or(shipping.default_item_grams)
+}
+
+/// Grams to ounces, rounded up to a tenth (carriers round up anyway).
+fn ounces(grams: u64) -> Decimal {
+    (Decimal::from(grams) / Decimal::new(28_349_523_125, 9))
+        .round_dp_with_strategy(1, rust_decimal::RoundingStrategy::AwayFromZero)
+        .max(Decimal::new(1, 1))
+}
+
+/// The shipment's boxes: packed by `orderhub_core::packing` into the
+/// configured `[[shipping.boxes]]`, or one default box when none are
+/// configured. `Err` says why nothing fits (the shipment goes to exception).
+pub fn parcels_for(
+    lines: &[OrderLine],
+    shipping: &ShippingSettings,
+) -> Result<Vec<ParcelSpec>, String> {
+    if shipping.boxes.is_empty() {
+        return Ok(vec![parcel_for(lines, shipping)]);
+    }
+    let items: Vec<PackItem> = lines
         .iter()
-        .filter(|r| choice.allows(&r.carrier))
-        .min_by(|a, b| {
-            a.amount.cmp(&b.amount).then(
-                a.delivery_days
-                    .unwrap_or(u32::MAX)
-                    .cmp(&b.delivery_days.unwrap_or(u32::MAX)),
-            )
+        .filter(|l| l.quantity > 0)
+        .map(|l| {
+            let sku = l.sku.clone().unwrap_or_else(|| l.title.clone());
+            let spec = shipping.skus.get(&sku);
+            let dims = spec.and_then(|s| {
+                Some(Dims {
+                    length_in: s.length_in?,
+                    width_in: s.width_in?,
+                    height_in: s.height_in?,
+                })
+            });
+            PackItem {
+                sku,
+                quantity: l.quantity,
+                dims,
+                grams: unit_grams(l, shipping),
+            }
         })
+        .collect();
+    let boxes: Vec<BoxType> = shipping
+        .boxes
+        .iter()
+        .map(|b| BoxType {
+            name: b.name.clone(),
+            inner: Dims {
+                length_in: b.length_in,
+                width_in: b.width_in,
+                height_in: b.height_in,
+            },
+            max_grams: b.max_grams,
+            tare_grams: b.tare_grams,
+        })
+        .collect();
+    let packed = pack(&items, &boxes).map_err(|e| e.to_string())?;
+    Ok(packed
+        .iter()
+        .map(|b| ParcelSpec {
+            weight_oz: ounces(b.weight_grams as u64),
+            length_in: b.dims.length_in,
+            width_in: b.dims.width_in,
+            height_in: b.dims.height_in,
+        })
+        .collect())
 }
 
 /// One box holding every line: per-unit weight from config's `sku_grams`,
@@ -264,23 +389,12 @@ pub fn cheapest<'a>(rates: &'a [Rate], choice: &CarrierChoice) -> Option<&'a Rat
 pub fn parcel_for(lines: &[OrderLine], shipping: &ShippingSettings) -> ParcelSpec {
     let grams: u64 = lines
         .iter()
-        .map(|l| {
-            let unit = l
-                .sku
-                .as_ref()
-                .and_then(|s| shipping.sku_grams.get(s).copied())
-                .or(l.grams.filter(|g| *g > 0))
-                .unwrap_or(shipping.default_item_grams);
-            unit as u64 * l.quantity as u64
-        })
+        .map(|l| unit_grams(l, shipping) as u64 * l.quantity as u64)
         .sum::<u64>()
         + shipping.default_box.tare_grams as u64;
-    // Ounces, rounded up to a tenth (carriers round up anyway).
-    let oz = (Decimal::from(grams) / Decimal::new(28_349_523_125, 9))
-        .round_dp_with_strategy(1, rust_decimal::RoundingStrategy::AwayFromZero);
     let b = &shipping.default_box;
     ParcelSpec {
-        weight_oz: oz.max(Decimal::new(1, 1)),
+        weight_oz: ounces(grams),
         length_in: b.length_in,
         width_in: b.width_in,
         height_in: b.height_in,
@@ -290,32 +404,6 @@ pub fn parcel_for(lines: &[OrderLine], shipping: &ShippingSettings) -> ParcelSpe
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn rate(id: &str, carrier: &str, amount: &str, days: u32) -> Rate {
-        Rate {
-            id: id.into(),
-            carrier: carrier.into(),
-            service: "S".into(),
-            amount: amount.parse().unwrap(),
-            currency: "USD".into(),
-            delivery_days: Some(days),
-        }
-    }
-
-    #[test]
-    fn cheapest_of_the_allowed_carriers() {
-        let rates = [
-            rate("a", "USPS", "7.10", 3),
-            rate("b", "UPS", "6.90", 5),
-            rate("c", "FedEx", "6.90", 2),
-        ];
-        let any = CarrierChoice::parse("easypost");
-        assert_eq!(cheapest(&rates, &any).unwrap().id, "c");
-        let usps_ups = CarrierChoice::parse("easypost:usps,UPS");
-        assert_eq!(cheapest(&rates, &usps_ups).unwrap().id, "b");
-        let dhl = CarrierChoice::parse("easypost:DHL");
-        assert!(cheapest(&rates, &dhl).is_none());
-    }
 
     #[test]
     fn parcel_weight_comes_from_config_then_channel_then_default() {

@@ -14,13 +14,16 @@ mod apply_tracking_event;
 mod buy_label;
 mod poll_channel;
 mod push_tracking;
+mod rate_shop;
 mod route_order;
+mod void_label;
 
 pub use apply_tracking_event::{apply_tracking_event, ApplyTrackingEvent};
-pub use buy_label::{buy_label, buy_label_once, BuyLabel};
+pub use buy_label::{buy_label, buy_label_once, parcels_for, BuyLabel};
 pub use poll_channel::{poll_channel, poll_once, PollChannel, PollReport};
 pub use push_tracking::{push_tracking, push_tracking_once, PushTracking};
 pub use route_order::{route_order, RouteOrder};
+pub use void_label::{void_label, void_once, VoidLabel};
 
 use crate::app::App;
 use apalis::prelude::{AbortError, BoxDynError};

@@ -17,7 +17,11 @@ pub struct RouteOrder {
 pub async fn route_order(job: RouteOrder, app: Data<Arc<App>>) -> Result<(), BoxDynError> {
     let outcome = app.store.route_order(job.order_id).await?;
     tracing::info!(order_id = job.order_id, outcome = ?outcome, "route order");
-    if let RouteOutcome::Routed { shipment_id, .. } = outcome {
+    // With `auto_buy_labels = false` the shipment waits for a batch.
+    if let (RouteOutcome::Routed { shipment_id, .. }, true) =
+        (&outcome, app.settings.shipping.auto_buy_labels)
+    {
+        let shipment_id = *shipment_id;
         // After the commit; a crash right here is covered by the scheduler's
         // sweep of shipments left `created`.
         app.queue

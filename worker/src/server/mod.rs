@@ -2,6 +2,7 @@
 
 mod api;
 pub mod openapi;
+mod shipments;
 pub mod webhooks;
 
 use crate::app::App;
@@ -23,6 +24,7 @@ pub fn router(app: Arc<App>) -> Router {
             post(webhooks::carrier_webhook),
         )
         .merge(api::routes())
+        .merge(shipments::routes())
         .with_state(app)
 }
 

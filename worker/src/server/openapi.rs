@@ -43,6 +43,10 @@ use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
         api::show_job,
         api::retry_job,
         api::cancel_job,
+        super::shipments::buy_labels,
+        super::shipments::labels_pdf,
+        super::shipments::void_label,
+        super::shipments::record_label,
     ),
     modifiers(&BearerAuth),
     tags(

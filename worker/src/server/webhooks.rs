@@ -10,7 +10,7 @@
 use super::ApiError;
 use crate::app::App;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use orderhub_connectors::{VerifiedWebhook, WebhookError, WebhookOrder};
@@ -175,13 +175,18 @@ pub async fn sweep_unapplied(app: &App, grace: chrono::Duration) -> Result<usize
 pub async fn carrier_webhook(
     State(app): State<Arc<App>>,
     Path(carrier_id): Path<String>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Bytes,
 ) -> WebhookAnswer {
     let Some(carrier) = app.carriers.get(&carrier_id) else {
         return Err(ApiError(StatusCode::NOT_FOUND, "unknown carrier".into()));
     };
-    let verified = carrier.connector.verify_webhook(&headers, &body);
+    // The query may carry the carrier's URL token (Shippo); it is checked,
+    // never logged.
+    let verified = carrier
+        .connector
+        .verify_webhook_request(query.as_deref(), &headers, &body);
     let Some((inbox_id, _)) =
         verify_and_store(&app, "carrier", &carrier_id, verified, &body).await?
     else {

@@ -6,15 +6,24 @@
 //!   with 422 `SHIPMENT.POSTAGE.EXISTS`. So when the shared client retries a buy
 //!   whose first answer was lost (timeout, 5xx) and gets that error, the label
 //!   that exists is read back with `GET /v2/shipments/{id}` and returned.
+//! - `POST /v2/shipments/{id}/refund` voids a label: the answer is the shipment
+//!   with `refund_status` (`submitted` → [`VoidStatus::Submitted`], `refunded`
+//!   → `Voided`, `rejected`/`not_applicable` → `Rejected`). A refund whose
+//!   answer was lost is reconciled the same way as a buy: when the retry is
+//!   refused, the shipment is read back and its `refund_status` returned.
+//! - The label format goes in `options.label_format` on shipment create
+//!   (`PDF`, `PNG`, `ZPL`); the bought label says which it is in
+//!   `postage_label.label_file_type`.
 //! - Auth as EasyPost's official clients send it: `Authorization: Bearer <key>`.
 //! - Webhooks: `X-Hmac-Signature: hmac-sha256-hex=<hex>` over the raw body,
 //!   keyed with the NFKD-normalized webhook secret (as EasyPost's own
 //!   `validate_webhook` computes it), compared in constant time.
 
-use super::mapping::{self, label_from_wire, shipment_from_wire};
+use super::mapping::{self, label_from_wire, shipment_from_wire, void_status_from_wire};
 use super::wire::{ErrorBody, Event, Shipment};
 use crate::carrier::{
-    Carrier, CarrierSetup, CarrierShipment, LabelRequest, PurchasedLabel, TrackingUpdate,
+    Carrier, CarrierCapabilities, CarrierSetup, CarrierShipment, LabelFormat, LabelRequest,
+    PurchasedLabel, TrackingUpdate, VoidStatus,
 };
 use crate::http::{HttpClient, RateLimit, RemoteError};
 use crate::marketplace::{VerifiedWebhook, WebhookError};
@@ -423,6 +432,16 @@ impl Carrier for EasyPostConnector {
         super::KIND.kind
     }
 
+    fn capabilities(&self) -> CarrierCapabilities {
+        CarrierCapabilities {
+            buys_labels: true,
+            // Several boxes need EasyPost's Orders API (not used yet).
+            multi_parcel: false,
+            voids: true,
+            label_formats: &[LabelFormat::Pdf, LabelFormat::Png, LabelFormat::Zpl],
+        }
+    }
+
     async fn create_shipment(&self, req: &LabelRequest) -> Result<CarrierShipment, RemoteError> {
         // Several boxes need EasyPost's Orders API, which orderhub does not
         // use yet: refuse, so rate shopping moves on to another carrier.
@@ -485,6 +504,44 @@ impl Carrier for EasyPostConnector {
         label_from_wire(&shipment)
             .map_err(mapping_error)?
             .ok_or_else(|| mapping_error("postage_label: missing after a purchase".into()))
+    }
+
+    async fn void(
+        &self,
+        carrier_shipment_id: &str,
+        label_id: &str,
+    ) -> Result<VoidStatus, RemoteError> {
+        // EasyPost refunds by shipment: the label id is the `shp_` id.
+        let id = match label_id.trim() {
+            "" => carrier_shipment_id,
+            l => l,
+        };
+        check_id("shipment id", id)?;
+        let url = self.url(&["v2", "shipments", id, "refund"])?;
+        match self.call::<Shipment>(Method::POST, url, None).await {
+            Ok(s) => void_status_from_wire(&s).map_err(mapping_error),
+            // Refused: maybe because an earlier attempt (whose answer was
+            // lost) already asked. If the shipment carries a refund status,
+            // that is the answer; otherwise the refusal stands.
+            Err(e)
+                if e.code.is_some()
+                    && !matches!(
+                        e.error,
+                        RemoteError::Permanent {
+                            status: Some(401 | 403 | 404),
+                            ..
+                        }
+                    ) =>
+            {
+                match self.get_shipment(id).await {
+                    Ok(s) if s.refund_status.is_some() => {
+                        void_status_from_wire(&s).map_err(mapping_error)
+                    }
+                    _ => Err(e.error),
+                }
+            }
+            Err(e) => Err(e.error),
+        }
     }
 
     fn verify_webhook(

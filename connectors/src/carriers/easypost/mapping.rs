@@ -4,11 +4,13 @@
 //! float); every error names the EasyPost field that was wrong.
 
 use super::wire::{
-    AddressInput, CreateShipmentRequest, Event, ParcelInput, Rate as WireRate, Shipment,
-    ShipmentInput, Tracker, TrackingDetail as WireDetail, TrackingLocation,
+    AddressInput, CreateShipmentRequest, Event, ParcelInput, PostageLabel, Rate as WireRate,
+    Shipment, ShipmentInput, ShipmentOptionsInput, Tracker, TrackingDetail as WireDetail,
+    TrackingLocation,
 };
 use crate::carrier::{
-    CarrierShipment, LabelRequest, ParcelSpec, PurchasedLabel, Rate, TrackingDetail, TrackingUpdate,
+    CarrierShipment, LabelFormat, LabelRequest, ParcelSpec, PurchasedLabel, Rate, TrackingDetail,
+    TrackingUpdate, VoidStatus,
 };
 use chrono::{DateTime, NaiveDateTime, Utc};
 use orderhub_core::{Address, TrackingStatus};
@@ -82,7 +84,38 @@ pub fn shipment_request(req: &LabelRequest) -> CreateShipmentRequest {
                 height_in: Decimal::ZERO,
             })),
             reference: Some(req.reference.clone()).filter(|r| !r.trim().is_empty()),
+            options: Some(ShipmentOptionsInput {
+                label_format: Some(label_format_word(req.label_format).into()),
+            }),
         },
+    }
+}
+
+/// `options.label_format` as EasyPost spells it.
+pub fn label_format_word(f: LabelFormat) -> &'static str {
+    match f {
+        LabelFormat::Pdf => "PDF",
+        LabelFormat::Png => "PNG",
+        LabelFormat::Zpl => "ZPL",
+    }
+}
+
+/// What a refund answer says: `refund_status` `submitted` (the carrier
+/// decides later), `refunded`, `rejected`, or `not_applicable` (carriers that
+/// bill on scan: nothing to refund, the label stands until it is used).
+pub fn void_status_from_wire(s: &Shipment) -> Result<VoidStatus, String> {
+    let status = clean(&s.refund_status).ok_or("refund_status: missing after a refund")?;
+    match status.as_str() {
+        "submitted" => Ok(VoidStatus::Submitted),
+        "refunded" => Ok(VoidStatus::Voided),
+        "rejected" => Ok(VoidStatus::Rejected(
+            "EasyPost refund_status `rejected` (the carrier refused the refund)".into(),
+        )),
+        "not_applicable" => Ok(VoidStatus::Rejected(
+            "EasyPost refund_status `not_applicable` (the carrier bills on scan; nothing to refund)"
+                .into(),
+        )),
+        other => Err(format!("refund_status: `{other}` is not a refund status")),
     }
 }
 
@@ -129,7 +162,7 @@ pub fn label_from_wire(s: &Shipment) -> Result<Option<PurchasedLabel>, String> {
         .as_ref()
         .ok_or("selected_rate: missing on a shipment with a postage_label")?;
     let rate = rate_from_wire("selected_rate", rate)?;
-    let label_format = label_format_of(&label_url);
+    let label_format = label_format_from_wire(label, &label_url);
     Ok(Some(PurchasedLabel {
         tracking_code,
         label_url,
@@ -259,6 +292,22 @@ pub fn tracking_update_from_event(body: &[u8]) -> Result<Option<TrackingUpdate>,
         .ok_or("result: missing or not an object")?;
     let tracker: Tracker = decode(result, "result")?;
     tracker_update("result", &tracker).map(Some)
+}
+
+/// The label's format: `label_file_type` (`image/png`, `application/pdf`,
+/// `application/zpl`) when EasyPost gives it, else the URL's extension.
+fn label_format_from_wire(label: &PostageLabel, url: &str) -> LabelFormat {
+    let by_type = label
+        .label_file_type
+        .as_deref()
+        .map(|t| t.trim().to_ascii_lowercase())
+        .and_then(|t| match t.as_str() {
+            "image/png" | "png" => Some(LabelFormat::Png),
+            "application/pdf" | "pdf" => Some(LabelFormat::Pdf),
+            "application/zpl" | "zpl" => Some(LabelFormat::Zpl),
+            _ => None,
+        });
+    by_type.unwrap_or_else(|| label_format_of(url))
 }
 
 /// The format of a label file, from its URL's extension (PDF when unknown).

@@ -37,6 +37,7 @@ fn build(setup: CarrierSetup) -> Result<Arc<dyn Carrier>, String> {
 pub const KIND: CarrierKind = CarrierKind {
     kind: "easypost",
     required_secrets: &["api_key", "webhook_secret"],
+    optional_secrets: &[],
     build,
     sandbox: CarrierSandbox {
         kind: "easypost",
@@ -60,5 +61,7 @@ pub fn sandbox_profile() -> SandboxProfile {
 fn sandbox_router(profile: &SandboxProfile, settings: CarrierSandboxSettings) -> axum::Router {
     let mut opts = EasyPostSandboxOptions::with_key(profile.secret("api_key"));
     opts.advance_every_ms = settings.advance_every_ms;
+    opts.webhook_secret =
+        Some(profile.secret("webhook_secret").to_string()).filter(|s| !s.is_empty());
     EasyPostSandbox::new(opts).router()
 }

@@ -14,20 +14,34 @@
 //!   `DELETE /v2/webhooks/{id}`: where tracker `Event`s go, signed with
 //!   `X-Hmac-Signature` when the webhook has a secret. A delivery that fails
 //!   (non-2xx, connection error, timeout) is retried with backoff.
-//! - `GET /labels/{pl_id}.png` — the label image (`label_url` points here).
+//! - `POST /v2/shipments/{id}/refund` → the shipment with `refund_status`:
+//!   `submitted` for USPS (EasyPost: USPS refunds take 15+ days), `refunded`
+//!   for the others, `rejected` once the tracker left `pre_transit` (a scanned
+//!   label cannot be refunded). A shipment without postage, or one whose
+//!   refund is already submitted or done → 422 `SHIPMENT.REFUND.FAILURE`; a
+//!   rejected refund may be asked again. Refunded trackers stop moving.
+//! - `options.label_format` on create (`PNG` default, `PDF`, `ZPL`, `EPL2`;
+//!   anything else → 422) decides the bought label's file:
+//!   `GET /labels/{pl_id}.{png|pdf|zpl|epl2}` (`label_url`, and
+//!   `label_pdf_url` / `label_zpl_url` / `label_epl2_url` for those formats),
+//!   made by [`crate::sandbox::carrier::label_document`].
 //!
 //! Trackers move `pre_transit` → `in_transit` → `out_for_delivery` →
 //! `delivered`, one step per `advance_every_ms` (0: only when asked), each step
 //! a `TrackingDetail` and a `tracker.updated` event (a new `evt_` id each);
 //! buying sends `tracker.created`.
 //!
-//! Control surface: the shared `/_sandbox/faults|stats|reset-stats`, plus
+//! Control surface: the shared `/_sandbox/faults|stats|reset-stats|credentials`
+//! (revoked credentials answer 401 like a bad key), plus the carrier contract
+//! (`crate::sandbox::carrier`): `POST /_sandbox/subscribe` `{"url"}` (a
+//! webhook signed with the sandbox's `webhook_secret`),
 //! `POST /_sandbox/trackers/advance` (every tracker not yet delivered, one
 //! step; answers once the webhooks were delivered or given up),
-//! `POST /_sandbox/trackers/{id}/advance` (one tracker, by `trk_` or `shp_` id)
-//! and `POST /_sandbox/trackers/{id}/replay` (the tracker's last event again,
-//! same id and body: a duplicate delivery). `stats.recorded` holds
-//! `shipments_created`, `labels_total`, `labels_by_reference`,
+//! `POST /_sandbox/trackers/{id}/advance` (one tracker, by tracking code,
+//! `trk_` or `shp_` id) and `POST /_sandbox/trackers/{id}/replay` (the
+//! tracker's last event again, same id and body: a duplicate delivery).
+//! `stats.recorded` holds `shipments_created`, `labels_total`,
+//! `labels_by_reference`, `voids_by_reference`,
 //! `buys_refused_postage_exists`, `events_created`, `webhooks_sent`,
 //! `webhooks_failed`, `webhook_attempts_failed`, `trackers_by_status`.
 //!
@@ -43,6 +57,8 @@ use super::wire::{
     Address, Fee, Parcel, PostageLabel, Rate, Shipment, Tracker, TrackingDetail, TrackingLocation,
     Webhook, WebhookList,
 };
+use crate::carrier::LabelFormat;
+use crate::sandbox::carrier::label_document;
 use crate::sandbox::{json_response, parse_body, Fault, SandboxCore};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -73,14 +89,77 @@ const NOT_FOUND_MESSAGE: &str = "The requested resource could not be found.";
 /// (reported in EasyPost's client issue trackers).
 const MISSING_RATE_MESSAGE: &str = "A valid rate must be supplied in order to purchase a shipment. Please verify the rate exists and that the rate is associated with the shipment being purchased.";
 
-/// A 1×1 grey PNG, served as every label image.
-const LABEL_PNG: [u8; 67] = [
-    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
-    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x00, 0x00, 0x00, 0x00, 0x3a, 0x7e, 0x9b,
-    0x55, 0x00, 0x00, 0x00, 0x0a, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0xf8, 0x0f, 0x00, 0x01,
-    0x01, 0x01, 0x00, 0xb1, 0x38, 0xf6, 0x14, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae,
-    0x42, 0x60, 0x82,
-];
+/// The code the sandbox answers a refund it cannot make with. EasyPost's
+/// exact code and wording for these cases are not documented publicly.
+const REFUND_FAILURE: &str = "SHIPMENT.REFUND.FAILURE";
+
+/// A label file format EasyPost takes in `options.label_format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FileFormat {
+    Png,
+    Pdf,
+    Zpl,
+    Epl2,
+}
+
+impl FileFormat {
+    fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_uppercase().as_str() {
+            "PNG" => Some(Self::Png),
+            "PDF" => Some(Self::Pdf),
+            "ZPL" => Some(Self::Zpl),
+            "EPL2" => Some(Self::Epl2),
+            _ => None,
+        }
+    }
+    fn word(self) -> &'static str {
+        match self {
+            Self::Png => "PNG",
+            Self::Pdf => "PDF",
+            Self::Zpl => "ZPL",
+            Self::Epl2 => "EPL2",
+        }
+    }
+    fn extension(self) -> &'static str {
+        match self {
+            Self::Png => "png",
+            Self::Pdf => "pdf",
+            Self::Zpl => "zpl",
+            Self::Epl2 => "epl2",
+        }
+    }
+    fn content_type(self) -> &'static str {
+        match self {
+            Self::Png => "image/png",
+            Self::Pdf => "application/pdf",
+            Self::Zpl => "application/zpl",
+            Self::Epl2 => "application/epl2",
+        }
+    }
+    /// The label file: carrier and tracking code on it.
+    fn document(self, carrier: &str, tracking_code: &str) -> (&'static str, Vec<u8>) {
+        let shared = match self {
+            Self::Png => LabelFormat::Png,
+            Self::Pdf => LabelFormat::Pdf,
+            Self::Zpl => LabelFormat::Zpl,
+            Self::Epl2 => {
+                let safe = |s: &str| -> String {
+                    s.chars()
+                        .filter(|c| c.is_ascii_graphic() || *c == ' ')
+                        .filter(|c| *c != '"' && *c != '\\')
+                        .collect()
+                };
+                let text = format!(
+                    "N\nA50,50,0,4,1,1,N,\"{}\"\nB50,120,0,1,3,7,120,B,\"{}\"\nP1\n",
+                    safe(carrier),
+                    safe(tracking_code)
+                );
+                return (self.content_type(), text.into_bytes());
+            }
+        };
+        label_document(shared, carrier, tracking_code)
+    }
+}
 
 /// How the sandbox behaves.
 #[derive(Clone)]
@@ -100,6 +179,9 @@ pub struct EasyPostSandboxOptions {
     pub webhook_retry_max_ms: u64,
     /// How long one delivery attempt may take.
     pub webhook_timeout_ms: u64,
+    /// The secret webhooks registered through `POST /_sandbox/subscribe`
+    /// are signed with (`None`: unsigned).
+    pub webhook_secret: Option<String>,
 }
 
 impl Default for EasyPostSandboxOptions {
@@ -112,6 +194,7 @@ impl Default for EasyPostSandboxOptions {
             webhook_retry_base_ms: 200,
             webhook_retry_max_ms: 10_000,
             webhook_timeout_ms: 2_000,
+            webhook_secret: None,
         }
     }
 }
@@ -159,6 +242,8 @@ struct Store {
     trackers: HashMap<String, TrackerState>,
     /// Label id → shipment id, for the label images.
     labels: HashMap<String, String>,
+    /// Shipment id → the label format asked at create.
+    formats: HashMap<String, FileFormat>,
     webhooks: Vec<HookEntry>,
 }
 
@@ -588,6 +673,7 @@ impl EasyPostSandbox {
                 r[key] = json!(0);
             }
             r["labels_by_reference"] = json!({});
+            r["voids_by_reference"] = json!({});
             r["trackers_by_status"] = json!({});
         });
         let sb = Self {
@@ -619,9 +705,11 @@ impl EasyPostSandbox {
             .route("/v2/shipments", post(create_shipment))
             .route("/v2/shipments/{id}", get(get_shipment))
             .route("/v2/shipments/{id}/buy", post(buy_shipment))
+            .route("/v2/shipments/{id}/refund", post(refund_shipment))
             .route("/v2/webhooks", post(create_webhook).get(list_webhooks))
             .route("/v2/webhooks/{id}", delete(delete_webhook))
             .route("/labels/{file}", get(label_image))
+            .route("/_sandbox/subscribe", post(subscribe))
             .route("/_sandbox/trackers/advance", post(advance_all))
             .route("/_sandbox/trackers/{id}/advance", post(advance_one))
             .route("/_sandbox/trackers/{id}/replay", post(replay))
@@ -638,7 +726,8 @@ impl EasyPostSandbox {
         deliver_all(&self.shared, out).await
     }
 
-    /// Move one tracker (by `trk_` or `shp_` id) one step; `None` if unknown.
+    /// Move one tracker (by tracking code, `trk_` or `shp_` id) one step;
+    /// `None` if unknown.
     pub async fn advance_tracker(&self, id: &str) -> Option<DeliveryReport> {
         let trk = tracker_id_for(&self.shared.lock(), id)?;
         let out = advance(&self.shared, Some(&trk), None);
@@ -652,7 +741,7 @@ impl EasyPostSandbox {
         Some(deliver_all(&self.shared, vec![out]).await)
     }
 
-    /// A tracker's status (by `trk_` or `shp_` id).
+    /// A tracker's status (by tracking code, `trk_` or `shp_` id).
     pub fn tracker_status(&self, id: &str) -> Option<String> {
         let store = self.shared.lock();
         let trk = tracker_id_for(&store, id)?;
@@ -705,14 +794,19 @@ impl EasyPostSandbox {
     }
 }
 
+/// A tracker by its `trk_` id, its shipment's `shp_` id or its tracking code.
 fn tracker_id_for(store: &Store, id: &str) -> Option<String> {
     if store.trackers.contains_key(id) {
         return Some(id.to_string());
     }
+    if let Some(t) = store.shipments.get(id).and_then(|s| s.tracker.as_ref()) {
+        return Some(t.id.clone());
+    }
     store
         .shipments
-        .get(id)
-        .and_then(|s| s.tracker.as_ref())
+        .values()
+        .filter_map(|s| s.tracker.as_ref())
+        .find(|t| t.tracking_code.as_deref() == Some(id))
         .map(|t| t.id.clone())
 }
 
@@ -805,6 +899,13 @@ fn advance(shared: &Shared, only: Option<&str>, due: Option<Duration>) -> Vec<Ou
         let Some(shipment) = store.shipments.get_mut(&shp) else {
             continue;
         };
+        // A voided label never travels.
+        if matches!(
+            shipment.refund_status.as_deref(),
+            Some("submitted" | "refunded")
+        ) {
+            continue;
+        }
         let from = shipment.from_address.clone();
         let to = shipment.to_address.clone();
         let Some(tracker) = shipment.tracker.as_mut() else {
@@ -972,7 +1073,7 @@ async fn gate(shared: &Shared, path: &str, headers: &HeaderMap) -> Result<Option
         Some(Fault::Timeout(d)) | Some(Fault::Slow(d)) => tokio::time::sleep(d).await,
         _ => {}
     }
-    if !authorized(headers, &shared.opts.api_key) {
+    if shared.core.credentials_revoked() || !authorized(headers, &shared.opts.api_key) {
         return Err(unauthorized());
     }
     Ok(fault)
@@ -1043,6 +1144,26 @@ async fn create_shipment(
     );
     let (parcel, weight) = parcel_from(input.get("parcel"), &at, &mut errors);
     let reference = text_field(input, "reference", "shipment", &mut errors);
+    let format = match input.get("options").filter(|o| !o.is_null()) {
+        None => FileFormat::Png,
+        Some(Value::Object(o)) => match o.get("label_format").filter(|f| !f.is_null()) {
+            None => FileFormat::Png,
+            Some(f) => match f.as_str().and_then(FileFormat::parse) {
+                Some(f) => f,
+                None => {
+                    errors.push(field_error(
+                        "shipment.options.label_format",
+                        "must be one of PNG, PDF, ZPL, EPL2",
+                    ));
+                    FileFormat::Png
+                }
+            },
+        },
+        Some(_) => {
+            errors.push(field_error("shipment.options", "must be an object"));
+            FileFormat::Png
+        }
+    };
     if !errors.is_empty() {
         return ep_error(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -1060,7 +1181,9 @@ async fn create_shipment(
         is_return: Some(false),
         messages: vec![],
         mode: Some("test".into()),
-        options: Some(json!({"currency": "USD", "payment": {"type": "SENDER"}, "date_advance": 0})),
+        options: Some(
+            json!({"label_format": format.word(), "currency": "USD", "payment": {"type": "SENDER"}, "date_advance": 0}),
+        ),
         reference,
         status: Some("unknown".into()),
         tracking_code: None,
@@ -1078,7 +1201,11 @@ async fn create_shipment(
         fees: vec![],
     };
     let out = serde_json::to_value(&shipment).unwrap_or(Value::Null);
-    shared.lock().shipments.insert(id, shipment);
+    {
+        let mut store = shared.lock();
+        store.formats.insert(id.clone(), format);
+        store.shipments.insert(id, shipment);
+    }
     shared.core.record(|r| bump(r, "shipments_created", 1));
     finish(&shared, fault, StatusCode::CREATED, out).await
 }
@@ -1103,8 +1230,9 @@ async fn get_shipment(
     }
 }
 
-/// Where the label image is served: this sandbox as the client reached it.
-fn label_url(headers: &HeaderMap, label_id: &str) -> String {
+/// Where the label file is served: this sandbox as the client reached it.
+fn label_url(headers: &HeaderMap, label_id: &str, format: FileFormat) -> String {
+    let ext = format.extension();
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
@@ -1114,9 +1242,9 @@ fn label_url(headers: &HeaderMap, label_id: &str) -> String {
                     .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
         });
     match host {
-        Some(h) => format!("http://{h}/labels/{label_id}.png"),
+        Some(h) => format!("http://{h}/labels/{label_id}.{ext}"),
         None => format!(
-            "https://easypost-files.s3.us-west-2.amazonaws.com/files/postage_label/sandbox/{label_id}.png"
+            "https://easypost-files.s3.us-west-2.amazonaws.com/files/postage_label/sandbox/{label_id}.{ext}"
         ),
     }
 }
@@ -1143,11 +1271,12 @@ async fn buy_shipment(
         .to_string();
     let at = stamp(now());
     let label_id = new_id("pl");
-    let label_url = label_url(&headers, &label_id);
 
     // Check and buy under one lock: two concurrent buys cannot both succeed.
     let (out, event) = {
         let mut store = shared.lock();
+        let format = store.formats.get(&id).copied().unwrap_or(FileFormat::Png);
+        let label_url = label_url(&headers, &label_id, format);
         let Some(shipment) = store.shipments.get_mut(&id) else {
             return not_found();
         };
@@ -1219,11 +1348,11 @@ async fn buy_shipment(
             label_resolution: Some(300),
             label_size: Some("4x6".into()),
             label_type: Some("default".into()),
-            label_file_type: Some("image/png".into()),
+            label_file_type: Some(format.content_type().into()),
+            label_pdf_url: (format == FileFormat::Pdf).then(|| label_url.clone()),
+            label_zpl_url: (format == FileFormat::Zpl).then(|| label_url.clone()),
+            label_epl2_url: (format == FileFormat::Epl2).then(|| label_url.clone()),
             label_url: Some(label_url),
-            label_pdf_url: None,
-            label_zpl_url: None,
-            label_epl2_url: None,
             label_file: None,
         });
         let mut selected = rate;
@@ -1373,18 +1502,147 @@ async fn delete_webhook(
 }
 
 async fn label_image(State(shared): State<Arc<Shared>>, Path(file): Path<String>) -> Response {
-    let known = file
-        .strip_suffix(".png")
-        .is_some_and(|id| shared.lock().labels.contains_key(id));
-    if !known {
+    let Some((label_id, ext)) = file.rsplit_once('.') else {
         return not_found();
+    };
+    let found = {
+        let store = shared.lock();
+        store.labels.get(label_id).and_then(|shp| {
+            let format = store.formats.get(shp).copied().unwrap_or(FileFormat::Png);
+            let s = store.shipments.get(shp)?;
+            let carrier = s
+                .selected_rate
+                .as_ref()
+                .map(|r| r.carrier.clone())
+                .unwrap_or_default();
+            let code = s.tracking_code.clone().unwrap_or_default();
+            Some((format, carrier, code))
+        })
+    };
+    match found {
+        Some((format, carrier, code)) if format.extension() == ext => {
+            let (content_type, bytes) = format.document(&carrier, &code);
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, content_type)],
+                bytes,
+            )
+                .into_response()
+        }
+        _ => not_found(),
     }
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "image/png")],
-        LABEL_PNG.to_vec(),
-    )
-        .into_response()
+}
+
+async fn refund_shipment(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let fault = match gate(&shared, "/v2/shipments/{id}/refund", &headers).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    // EasyPost's refund takes no parameters; a body, if any, must be JSON.
+    if !body.iter().all(u8::is_ascii_whitespace) {
+        if let Err(r) = parse_json(&body) {
+            return r;
+        }
+    }
+    let at = stamp(now());
+    let (out, voided) = {
+        let mut store = shared.lock();
+        let Some(shipment) = store.shipments.get_mut(&id) else {
+            return not_found();
+        };
+        if shipment.postage_label.is_none() {
+            return ep_error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                REFUND_FAILURE,
+                "Unable to refund a shipment that has no postage. Buy a label first.",
+                vec![],
+            );
+        }
+        if matches!(
+            shipment.refund_status.as_deref(),
+            Some("submitted" | "refunded")
+        ) {
+            return ep_error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                REFUND_FAILURE,
+                "A refund has already been requested for this shipment.",
+                vec![],
+            );
+        }
+        let scanned = shipment
+            .tracker
+            .as_ref()
+            .and_then(|t| t.status.as_deref())
+            .is_some_and(|st| st != "pre_transit");
+        let carrier = shipment
+            .selected_rate
+            .as_ref()
+            .map(|r| r.carrier.clone())
+            .unwrap_or_default();
+        let status = if scanned {
+            "rejected"
+        } else if carrier == "USPS" {
+            "submitted"
+        } else {
+            "refunded"
+        };
+        shipment.refund_status = Some(status.into());
+        shipment.updated_at = Some(at);
+        if status == "refunded" {
+            for fee in &mut shipment.fees {
+                fee.refunded = Some(true);
+            }
+        }
+        let reference = shipment
+            .reference
+            .clone()
+            .unwrap_or_else(|| "(none)".into());
+        let out = serde_json::to_value(&*shipment).unwrap_or(Value::Null);
+        (out, (status != "rejected").then_some(reference))
+    };
+    if let Some(reference) = voided {
+        shared
+            .core
+            .record(|r| bump_in(r, "voids_by_reference", &reference));
+    }
+    finish(&shared, fault, StatusCode::OK, out).await
+}
+
+#[derive(Deserialize, Default)]
+struct SubscribeBody {
+    #[serde(default)]
+    url: String,
+}
+
+/// `POST /_sandbox/subscribe`: a webhook signed with the configured secret.
+async fn subscribe(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    let req: SubscribeBody = match parse_body(&body) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let url = req.url.trim();
+    if !url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https")) {
+        return crate::sandbox::bad_request("`url` must be an http(s) URL");
+    }
+    let hook = Webhook {
+        id: new_id("hook"),
+        object: Some("Webhook".into()),
+        mode: Some("test".into()),
+        url: url.to_string(),
+        created_at: Some(stamp(now())),
+        disabled_at: None,
+    };
+    let out = serde_json::to_value(&hook).unwrap_or(Value::Null);
+    shared.lock().webhooks.push(HookEntry {
+        hook,
+        secret: shared.opts.webhook_secret.clone().filter(|s| !s.is_empty()),
+    });
+    json_response(StatusCode::CREATED, &out)
 }
 
 async fn fallback() -> Response {

@@ -127,7 +127,8 @@ fn label_request(reference: &str) -> LabelRequest {
             "CA",
             "90277",
         ),
-        label_format: Default::default(),
+        // EasyPost's own default; the format tests ask for each one.
+        label_format: crate::LabelFormat::Png,
         parcels: vec![ParcelSpec {
             weight_oz: Decimal::new(400, 1), // 40.0 oz: three started pounds
             length_in: Decimal::new(202, 1),
@@ -1188,4 +1189,331 @@ fn the_kind_builds_from_config() {
     let c = EasyPostConnector::new(no_base).unwrap();
     assert_eq!(c.base_url(), "https://api.easypost.com/");
     assert!((kind.build)(setup("https://api.easypost.com", "")).is_err());
+}
+
+// ------------------------------------------------ void, formats, contract
+
+const SHIPMENT_REFUND: &str = include_str!("testdata/shipment_refund.json");
+
+/// Create and buy the cheapest rate of `carrier`.
+async fn bought(c: &EasyPostConnector, reference: &str, carrier: &str) -> crate::PurchasedLabel {
+    let s = c.create_shipment(&label_request(reference)).await.unwrap();
+    let rates: Vec<crate::Rate> = s
+        .rates
+        .iter()
+        .filter(|r| r.carrier == carrier)
+        .cloned()
+        .collect();
+    c.buy(&s.id, &cheapest(&rates).id).await.unwrap()
+}
+
+fn voids_for(s: &Stats, reference: &str) -> u64 {
+    s.recorded["voids_by_reference"]
+        .get(reference)
+        .and_then(Value::as_u64)
+        .unwrap_or(0)
+}
+
+#[test]
+fn the_documented_refund_answer_reads() {
+    let s: Shipment = serde_json::from_str(SHIPMENT_REFUND).unwrap();
+    assert_eq!(
+        mapping::void_status_from_wire(&s).unwrap(),
+        crate::VoidStatus::Submitted
+    );
+    let with = |status: Option<&str>| {
+        let mut s = s.clone();
+        s.refund_status = status.map(str::to_string);
+        mapping::void_status_from_wire(&s)
+    };
+    assert_eq!(with(Some("refunded")).unwrap(), crate::VoidStatus::Voided);
+    assert!(matches!(
+        with(Some("rejected")).unwrap(),
+        crate::VoidStatus::Rejected(r) if r.contains("rejected")
+    ));
+    assert!(matches!(
+        with(Some("not_applicable")).unwrap(),
+        crate::VoidStatus::Rejected(_)
+    ));
+    assert!(with(None).unwrap_err().contains("refund_status"));
+    assert!(with(Some("maybe")).unwrap_err().contains("maybe"));
+    // Its label is a PNG (label_file_type), voided by shipment id.
+    let label = label_from_wire(&s).unwrap().unwrap();
+    assert_eq!(label.label_format, crate::LabelFormat::Png);
+    assert_eq!(label.label_id, "shp_6f6dc1fae22442798e7aee61c9ea2cf6");
+}
+
+#[tokio::test]
+async fn voids_go_through_refund_once() {
+    let e = env().await;
+    let c = connector(&e.base);
+    // USPS refunds are submitted (decided later); UPS ones are refunded.
+    let usps = bought(&c, "orderhub-shipment-20", "USPS").await;
+    assert_eq!(
+        c.void(&usps.label_id, &usps.label_id).await.unwrap(),
+        crate::VoidStatus::Submitted
+    );
+    let ups = bought(&c, "orderhub-shipment-21", "UPS").await;
+    assert_eq!(
+        c.void(&ups.label_id, "").await.unwrap(),
+        crate::VoidStatus::Voided
+    );
+    // A second void: EasyPost refuses it, the connector reads the status back.
+    assert_eq!(
+        c.void(&usps.label_id, &usps.label_id).await.unwrap(),
+        crate::VoidStatus::Submitted
+    );
+    let (status, v) = raw(
+        reqwest::Method::POST,
+        format!("{}/v2/shipments/{}/refund", e.base, usps.label_id),
+        None,
+        Some(KEY),
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert_eq!(v["error"]["code"], "SHIPMENT.REFUND.FAILURE");
+
+    // A scanned label is rejected, and may be asked again (still rejected).
+    let scanned = bought(&c, "orderhub-shipment-22", "USPS").await;
+    e.sandbox
+        .advance_tracker(&scanned.tracking_code)
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        assert!(matches!(
+            c.void(&scanned.label_id, &scanned.label_id).await.unwrap(),
+            crate::VoidStatus::Rejected(_)
+        ));
+    }
+    // No postage: EasyPost's refusal, permanent; unknown shipment: 404.
+    let s = c
+        .create_shipment(&label_request("orderhub-shipment-23"))
+        .await
+        .unwrap();
+    let err = c.void(&s.id, &s.id).await.unwrap_err();
+    assert!(!err.is_retryable());
+    assert!(err.to_string().contains("SHIPMENT.REFUND.FAILURE"), "{err}");
+    assert!(c.void("shp_nope", "shp_nope").await.is_err());
+    assert!(c.void("", "").await.is_err());
+
+    let st = stats(&e.base).await;
+    assert_eq!(voids_for(&st, "orderhub-shipment-20"), 1);
+    assert_eq!(voids_for(&st, "orderhub-shipment-21"), 1);
+    assert_eq!(voids_for(&st, "orderhub-shipment-22"), 0);
+    assert_eq!(voids_for(&st, "orderhub-shipment-23"), 0);
+    // A voided label's tracker does not move.
+    let report = e.sandbox.advance_trackers().await;
+    assert_eq!(report.events.len(), 1, "only the scanned one moves");
+    assert_eq!(
+        e.sandbox.tracker_status(&usps.tracking_code).as_deref(),
+        Some("pre_transit")
+    );
+}
+
+#[tokio::test]
+async fn a_void_whose_answer_is_lost_is_reconciled() {
+    let e = env().await;
+    let c = connector_with(&e.base, KEY, Duration::from_millis(500), 5);
+    let label = bought(&c, "orderhub-shipment-24", "USPS").await;
+    set_faults(
+        &e.base,
+        &FaultConfig {
+            rate_timeout_after_success: 1.0,
+            timeout_ms: Some(1_500),
+            paths: vec!["/refund".into()],
+            ..FaultConfig::default()
+        },
+    )
+    .await;
+    assert_eq!(
+        c.void(&label.label_id, &label.label_id).await.unwrap(),
+        crate::VoidStatus::Submitted
+    );
+    let st = stats(&e.base).await;
+    assert_eq!(voids_for(&st, "orderhub-shipment-24"), 1, "{st:?}");
+    assert!(st.faults_injected["timeout_after_success"] >= 1);
+}
+
+#[tokio::test]
+async fn labels_come_in_the_asked_format() {
+    let e = env().await;
+    let c = connector(&e.base);
+    let caps = c.capabilities();
+    assert!(caps.buys_labels && caps.voids && !caps.multi_parcel);
+    assert_eq!(
+        caps.label_formats,
+        &[
+            crate::LabelFormat::Pdf,
+            crate::LabelFormat::Png,
+            crate::LabelFormat::Zpl
+        ]
+    );
+    for (format, word, ext, content_type, magic) in [
+        (
+            crate::LabelFormat::Pdf,
+            "PDF",
+            "pdf",
+            "application/pdf",
+            &b"%PDF-"[..],
+        ),
+        (
+            crate::LabelFormat::Png,
+            "PNG",
+            "png",
+            "image/png",
+            &b"\x89PNG"[..],
+        ),
+        (
+            crate::LabelFormat::Zpl,
+            "ZPL",
+            "zpl",
+            "application/zpl",
+            &b"^XA"[..],
+        ),
+    ] {
+        let mut req = label_request(&format!("orderhub-shipment-fmt-{ext}"));
+        req.label_format = format;
+        let s = c.create_shipment(&req).await.unwrap();
+        let (_, v) = raw(
+            reqwest::Method::GET,
+            format!("{}/v2/shipments/{}", e.base, s.id),
+            None,
+            Some(KEY),
+        )
+        .await;
+        assert_eq!(v["options"]["label_format"], word);
+        let label = c.buy(&s.id, &cheapest(&s.rates).id).await.unwrap();
+        assert_eq!(label.label_format, format);
+        assert!(
+            label.label_url.ends_with(&format!(".{ext}")),
+            "{}",
+            label.label_url
+        );
+        let r = reqwest::get(&label.label_url).await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["content-type"], content_type);
+        let bytes = r.bytes().await.unwrap();
+        assert!(bytes.starts_with(magic), "{ext}");
+        if format != crate::LabelFormat::Png {
+            let text = String::from_utf8_lossy(&bytes);
+            assert!(text.contains(&label.tracking_code), "{ext}");
+        }
+        // The same file under another extension is not served.
+        let other = label.label_url.replace(&format!(".{ext}"), ".gif");
+        assert_eq!(reqwest::get(&other).await.unwrap().status(), 404);
+    }
+    // A format EasyPost does not take is a field error.
+    let (status, v) = raw(
+        reqwest::Method::POST,
+        format!("{}/v2/shipments", e.base),
+        Some(
+            &json!({"shipment": {
+                "to_address": {"street1": "1 A St", "city": "X", "zip": "90277"},
+                "from_address": {"street1": "1 B St", "city": "Y", "zip": "94104"},
+                "parcel": {"weight": 10},
+                "options": {"label_format": "GIF"}}})
+            .to_string(),
+        ),
+        Some(KEY),
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert_eq!(
+        v["error"]["errors"][0]["field"],
+        "shipment.options.label_format"
+    );
+}
+
+#[tokio::test]
+async fn the_contract_routes_deliver_signed_events_by_tracking_code() {
+    // The sandbox as the kind declares it: its profile's key and secret.
+    let sb = &KIND.sandbox;
+    let profile = (sb.profile)();
+    let router = (sb.router)(&profile, crate::sandbox::CarrierSandboxSettings::default());
+    let (addr, server) = serve(router, "127.0.0.1:0").await.unwrap();
+    let base = format!("http://{addr}");
+    let mut s = setup(&base, profile.secret("api_key"));
+    s.secrets.insert(
+        "webhook_secret".into(),
+        profile.secret("webhook_secret").into(),
+    );
+    let hub = Arc::new(EasyPostConnector::new(s.clone()).unwrap());
+    let r = Receiver {
+        connector: hub.clone(),
+        got: Arc::default(),
+        refused: Arc::default(),
+        fail_first: Arc::new(AtomicUsize::new(0)),
+    };
+    let app = Router::new()
+        .route("/hooks/easypost", post(receive))
+        .with_state(r.clone());
+    let (hook_addr, rx) = serve(app, "127.0.0.1:0").await.unwrap();
+    let (status, v) = raw(
+        reqwest::Method::POST,
+        format!("{base}/_sandbox/subscribe"),
+        Some(&json!({"url": format!("http://{hook_addr}/hooks/easypost")}).to_string()),
+        None,
+    )
+    .await;
+    assert_eq!(status, 201, "{v}");
+    let (status, _) = raw(
+        reqwest::Method::POST,
+        format!("{base}/_sandbox/subscribe"),
+        Some(r#"{"url": "not a url"}"#),
+        None,
+    )
+    .await;
+    assert_eq!(status, 400);
+
+    let c = EasyPostConnector::new(s).unwrap();
+    let label = bought(&c, "orderhub-shipment-30", "USPS").await;
+    wait_for("tracker.created", || !r.got.lock().unwrap().is_empty()).await;
+    let (status, v) = raw(
+        reqwest::Method::POST,
+        format!("{base}/_sandbox/trackers/{}/advance", label.tracking_code),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(v["delivered"], 1, "{v}");
+    let (status, v) = raw(
+        reqwest::Method::POST,
+        format!("{base}/_sandbox/trackers/{}/replay", label.tracking_code),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(v["delivered"], 1, "{v}");
+    let got = r.got.lock().unwrap().clone();
+    assert_eq!(r.refused.load(Ordering::SeqCst), 0);
+    assert_eq!(got.len(), 3);
+    assert_eq!(got[2].0.delivery_id, got[1].0.delivery_id);
+    let update = got[1].1.clone().unwrap();
+    assert_eq!(update.tracking_code, label.tracking_code);
+    assert_eq!(update.status, TrackingStatus::InTransit);
+    for path in ["NOPE/advance", "NOPE/replay"] {
+        let (status, _) = raw(
+            reqwest::Method::POST,
+            format!("{base}/_sandbox/trackers/{path}"),
+            None,
+            None,
+        )
+        .await;
+        assert_eq!(status, 404, "{path}");
+    }
+    // Revoked credentials answer as a bad key does.
+    let (status, _) = raw(
+        reqwest::Method::POST,
+        format!("{base}/_sandbox/credentials"),
+        Some(r#"{"revoked": true}"#),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let err = c.shipment(&label.label_id).await.unwrap_err();
+    assert!(err.is_auth_failure(), "{err}");
+    rx.abort();
+    server.abort();
 }

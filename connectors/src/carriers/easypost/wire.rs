@@ -107,6 +107,16 @@ pub struct ShipmentInput {
     pub parcel: ParcelInput,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub options: Option<ShipmentOptionsInput>,
+}
+
+/// `shipment.options` as sent; only what orderhub sets.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShipmentOptionsInput {
+    /// `PNG` (EasyPost's default), `PDF`, `ZPL` or `EPL2`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_format: Option<String>,
 }
 
 /// An address as sent to create a shipment (only what is known is sent).
