@@ -46,13 +46,17 @@ struct CarrierSandbox {
 
 impl CarrierSandbox {
     async fn start(kind: &'static str) -> CarrierSandbox {
+        Self::start_with(kind, SandboxLimits::Published).await
+    }
+
+    async fn start_with(kind: &'static str, limits: SandboxLimits) -> CarrierSandbox {
         let k = carrier_kind(kind).expect("a registered carrier kind");
         let profile = (k.sandbox.profile)();
         let router = (k.sandbox.router)(
             &profile,
             CarrierSandboxSettings {
                 advance_every_ms: 0,
-                limits: SandboxLimits::Published,
+                limits,
             },
         );
         let (addr, _h) = orderhub_connectors::sandbox::serve(router, "127.0.0.1:0")
@@ -131,10 +135,16 @@ impl CarrierSandbox {
 
     /// The `[[carriers]]` entry for this sandbox as account `account`.
     fn carrier_toml(&self, account: &str) -> String {
+        self.carrier_toml_with(account, &[])
+    }
+
+    fn carrier_toml_with(&self, account: &str, extra: &[(&str, &str)]) -> String {
         let options = self
             .profile
             .options
             .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .chain(extra.iter().copied())
             .map(|(k, v)| format!("{k} = \"{v}\""))
             .collect::<Vec<_>>()
             .join(", ");
@@ -597,6 +607,346 @@ async fn buy_and_void(
     )
     .await;
     assert_eq!(st, 409, "{kind}: a void label cannot be voided again");
+}
+
+/// 500 labels in one batch: two sellers, each warehouse on its own EasyPost
+/// account, one account down (every call a 5xx). The batch buys the 250 it
+/// can, lists the other 250 as failed (not exceptions: retriable), and a
+/// second batch once the carrier is back buys exactly those; no shipment
+/// ever gets two labels.
+async fn batch_with_one_carrier_down(db: Db) {
+    const PER_SELLER: u32 = 250;
+    let shop_a = Sandbox::start().await;
+    let shop_b = Sandbox::start().await;
+    shop_a.seed(PER_SELLER, 1).await;
+    shop_b.seed(PER_SELLER, 1).await;
+    let up = CarrierSandbox::start_with("easypost", SandboxLimits::Volume).await;
+    let down = CarrierSandbox::start_with("easypost", SandboxLimits::Volume).await;
+    down.post("/_sandbox/faults", json!({ "rate_5xx": 1.0 }))
+        .await;
+    let url = fresh_db(db).await;
+    let fast = [("requests_per_second", "500")];
+    let toml = config_toml(&url, &shop_a.base, "concurrency = 8")
+        .replace("[server]\n", "[server]\napi_token_env = \"ORDERHUB_TEST_API_TOKEN\"\n")
+        .replace("max_connections = 8", "max_connections = 24")
+        + &format!(
+            r#"
+[[channels]]
+id = "shop-b"
+kind = "shopify"
+seller = "beta"
+base_url = "{}"
+poll_interval_secs = 1
+[channels.secrets]
+access_token = "ORDERHUB_TEST_SHOPIFY_TOKEN"
+webhook_secret = "ORDERHUB_TEST_SHOPIFY_WEBHOOK_SECRET"
+"#,
+            shop_b.base
+        )
+        + &up.carrier_toml_with("ep-up", &fast)
+        + &down.carrier_toml_with("ep-down", &fast)
+        + &warehouse_toml("main", "acme", &["ep-up"])
+        + &warehouse_toml("beta-wh", "beta", &["ep-down"])
+        + "\n[shipping]\nauto_buy_labels = false\nrate_budget_ms = 1500\nbatch_concurrency_per_carrier = 16\n";
+    let (app, addr) = start_app(&toml).await;
+    let store = app.store.clone();
+    let total = 2 * PER_SELLER as u64;
+    let routed = wait_for(Duration::from_secs(120), || {
+        let s = store.clone();
+        async move {
+            s.fulfillment_counts()
+                .await
+                .map(|c| c.shipments >= total)
+                .unwrap_or(false)
+        }
+    })
+    .await;
+    assert!(
+        routed,
+        "every order routed: {:?}",
+        store.fulfillment_counts().await
+    );
+
+    let (st, report) = api_post(
+        addr,
+        "/api/shipments/labels:batch",
+        json!({ "all_ready": true, "limit": 1000 }),
+    )
+    .await;
+    assert_eq!(st, 200, "{report}");
+    let items = report["items"].as_array().unwrap();
+    assert_eq!(items.len() as u64, total, "a result for every shipment");
+    assert_eq!(report["bought"], PER_SELLER, "{}", report["bought"]);
+    assert_eq!(
+        report["failed"], PER_SELLER,
+        "the down carrier's shipments are listed as failed"
+    );
+    assert_eq!(report["exceptions"], 0);
+    let failed: Vec<&Value> = items.iter().filter(|i| i["outcome"] == "failed").collect();
+    assert!(
+        failed
+            .iter()
+            .all(|i| i["error"].as_str().is_some_and(|e| !e.is_empty())),
+        "each failure says why"
+    );
+    let secs = report["elapsed_ms"].as_u64().unwrap() as f64 / 1000.0;
+    println!(
+        "batch of {total} with one carrier down: {} bought in {secs:.1} s = {:.1} labels/s",
+        report["bought"],
+        PER_SELLER as f64 / secs
+    );
+
+    // The carrier is back: the same command buys exactly the failed ones.
+    down.post("/_sandbox/faults", json!({})).await;
+    let (st, again) = api_post(
+        addr,
+        "/api/shipments/labels:batch",
+        json!({ "all_ready": true, "limit": 1000 }),
+    )
+    .await;
+    assert_eq!(st, 200, "{again}");
+    assert_eq!(
+        again["bought"], PER_SELLER,
+        "the retried ones: {}",
+        again["failed"]
+    );
+    assert_eq!(again["failed"], 0);
+    let secs = again["elapsed_ms"].as_u64().unwrap() as f64 / 1000.0;
+    println!(
+        "the same batch with the carrier back: {} bought in {secs:.1} s = {:.1} labels/s",
+        again["bought"],
+        PER_SELLER as f64 / secs
+    );
+    let mut labels = up.recorded("labels_by_reference").await;
+    for (k, v) in down.recorded("labels_by_reference").await {
+        assert!(
+            labels.insert(k, v).is_none(),
+            "a shipment labelled at both accounts"
+        );
+    }
+    assert_eq!(labels.len() as u64, total, "a label for every shipment");
+    assert!(labels.values().all(|n| *n == 1), "none bought twice");
+    let counts = store.fulfillment_counts().await.unwrap();
+    assert_eq!(counts.labels_bought, total);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_of_500_with_one_carrier_down_sqlite() {
+    batch_with_one_carrier_down(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_of_500_with_one_carrier_down_postgres() {
+    batch_with_one_carrier_down(Db::Postgres).await;
+}
+
+/// Cancellations on the channel: an order cancelled before its label gets
+/// none and gives its stock back; one cancelled after its label was bought
+/// (not yet picked up) has the label voided through the carrier, once.
+async fn cancellations(db: Db) {
+    let shop = Sandbox::start().await;
+    let ids = shop.seed(2, 1).await["ids"].clone();
+    let (early, late) = (
+        ids[0].as_str().unwrap().to_string(),
+        ids[1].as_str().unwrap().to_string(),
+    );
+    let carrier = CarrierSandbox::start_with("easypost", SandboxLimits::Volume).await;
+    let url = fresh_db(db).await;
+    let toml = config_toml(&url, &shop.base, "concurrency = 2").replace(
+        "[server]\n",
+        "[server]\napi_token_env = \"ORDERHUB_TEST_API_TOKEN\"\n",
+    ) + &carrier.carrier_toml(ACCOUNT)
+        + &warehouse_toml("main", "acme", &[ACCOUNT])
+        + SHIPPING;
+    let (app, addr) = start_app(&toml).await;
+    let store = app.store.clone();
+    let routed = wait_for(Duration::from_secs(60), || {
+        let s = store.clone();
+        async move {
+            s.fulfillment_counts()
+                .await
+                .map(|c| c.shipments >= 2)
+                .unwrap_or(false)
+        }
+    })
+    .await;
+    assert!(routed);
+    let order_of = |ext: String| {
+        let s = store.clone();
+        async move { s.find_order("shop", &ext).await.unwrap().unwrap().id }
+    };
+    let (early_id, late_id) = (order_of(early.clone()).await, order_of(late.clone()).await);
+    let ship_of = |order_id: i64| {
+        let s = store.clone();
+        async move {
+            s.order_shipments(order_id).await.unwrap()[0]
+                .shipment
+                .clone()
+        }
+    };
+    let late_ship = ship_of(late_id).await;
+    let (st, r) = api_post(
+        addr,
+        "/api/shipments/labels:batch",
+        json!({ "shipment_ids": [late_ship.id] }),
+    )
+    .await;
+    assert_eq!((st, r["bought"].as_u64()), (200, Some(1)), "{r}");
+    let reserved_before = reserved_total(&store).await;
+
+    for ext in [&early, &late] {
+        shop.post(
+            &format!("/_sandbox/orders/{ext}/touch"),
+            json!({ "cancel": true }),
+        )
+        .await;
+    }
+    let both_cancelled = wait_for(Duration::from_secs(30), || {
+        let s = store.clone();
+        async move {
+            s.count_orders_in(orderhub_core::OrderStatus::Cancelled)
+                .await
+                .unwrap_or(0)
+                == 2
+        }
+    })
+    .await;
+    assert!(both_cancelled, "the cancellations synced");
+
+    // Before its label: the batch buys nothing and the stock comes back.
+    let early_ship = ship_of(early_id).await;
+    let (st, r) = api_post(
+        addr,
+        "/api/shipments/labels:batch",
+        json!({ "shipment_ids": [early_ship.id] }),
+    )
+    .await;
+    assert_eq!(st, 200);
+    assert_eq!(r["bought"], 0, "{r}");
+    assert_eq!(ship_of(early_id).await.status, "cancelled");
+
+    // After its label, before pickup: the sweep voids it.
+    let voided = wait_for(Duration::from_secs(30), || {
+        let s = store.clone();
+        async move { s.shipment(late_ship.id).await.unwrap().unwrap().status == SHIPMENT_VOIDED }
+    })
+    .await;
+    assert!(voided, "the label of the cancelled order is voided");
+    let voids = carrier.recorded("voids_by_reference").await;
+    assert_eq!(
+        voids.get(&format!("orderhub-shipment-{}", late_ship.id)),
+        Some(&1),
+        "{voids:?}"
+    );
+    let labels = carrier.recorded("labels_by_reference").await;
+    assert_eq!(
+        labels.len(),
+        1,
+        "no label for the order cancelled early: {labels:?}"
+    );
+    assert_eq!(
+        reserved_total(&store).await,
+        0,
+        "every unit back in stock (was {reserved_before})"
+    );
+    // The cancelled order stays cancelled (not pulled into exception by the void).
+    let o = store.get_order(late_id).await.unwrap().unwrap();
+    assert_eq!(o.order.status, orderhub_core::OrderStatus::Cancelled);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_orders_get_no_label_or_a_void_sqlite() {
+    cancellations(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_orders_get_no_label_or_a_void_postgres() {
+    cancellations(Db::Postgres).await;
+}
+
+/// Rate shopping across three carrier accounts at once, `cheapest_on_time`:
+/// every shipment gets one chosen rate among all three accounts' offers,
+/// every rate a verdict, and the time each account took is kept. Prints what
+/// rate shopping added per order (the slowest account's answer).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_shopping_asks_every_account_and_keeps_the_verdicts() {
+    const N: u64 = 40;
+    let shop = Sandbox::start().await;
+    shop.seed(N as u32, 1).await;
+    let mut accounts = Vec::new();
+    for kind in ["easypost", "shippo", "sendcloud"] {
+        accounts.push(CarrierSandbox::start_with(kind, SandboxLimits::Volume).await);
+    }
+    let url = fresh_db(Db::Sqlite).await;
+    let ids = ["rs-easypost", "rs-shippo", "rs-sendcloud"];
+    let mut toml = config_toml(&url, &shop.base, "concurrency = 4").replace(
+        "[server]\n",
+        "[server]\napi_token_env = \"ORDERHUB_TEST_API_TOKEN\"\n",
+    );
+    for (c, id) in accounts.iter().zip(ids) {
+        toml += &c.carrier_toml_with(
+            id,
+            &[
+                ("requests_per_second", "200"),
+                ("read_requests_per_second", "200"),
+            ],
+        );
+    }
+    toml += &warehouse_toml("main", "acme", &ids);
+    toml += "\n[shipping]\nauto_buy_labels = false\npolicy = \"cheapest_on_time\"\nrate_budget_ms = 5000\n";
+    let (app, addr) = start_app(&toml).await;
+    let store = app.store.clone();
+    let routed = wait_for(Duration::from_secs(60), || {
+        let s = store.clone();
+        async move {
+            s.fulfillment_counts()
+                .await
+                .map(|c| c.shipments >= N)
+                .unwrap_or(false)
+        }
+    })
+    .await;
+    assert!(routed);
+    let (st, report) = api_post(
+        addr,
+        "/api/shipments/labels:batch",
+        json!({ "all_ready": true }),
+    )
+    .await;
+    assert_eq!(st, 200, "{report}");
+    assert_eq!(report["bought"], N, "{report}");
+    let mut shop_ms = Vec::new();
+    let mut chosen_accounts = BTreeMap::new();
+    for s in shipments(&store).await {
+        let view = store.order_shipments(s.order_id).await.unwrap();
+        let quotes = &view[0].rate_quotes;
+        let asked: std::collections::BTreeSet<&str> =
+            quotes.iter().map(|q| q.account.as_str()).collect();
+        assert_eq!(asked.len(), 3, "every account asked: {quotes:?}");
+        let chosen: Vec<_> = quotes.iter().filter(|q| q.chosen).collect();
+        assert_eq!(chosen.len(), 1, "{quotes:?}");
+        assert_eq!(
+            Some(chosen[0].account.as_str()),
+            s.carrier_account.as_deref()
+        );
+        assert!(quotes.iter().all(|q| !q.reason.is_empty()));
+        *chosen_accounts
+            .entry(chosen[0].account.clone())
+            .or_insert(0) += 1;
+        shop_ms.push(
+            quotes
+                .iter()
+                .filter_map(|q| q.answered_ms)
+                .max()
+                .unwrap_or(0),
+        );
+    }
+    shop_ms.sort_unstable();
+    println!(
+        "rate shopping over 3 accounts: median {} ms, p90 {} ms per order (batch of {N}, 4 in flight); chosen: {chosen_accounts:?}",
+        shop_ms[shop_ms.len() / 2],
+        shop_ms[shop_ms.len() * 9 / 10]
+    );
 }
 
 macro_rules! carrier_conformance {

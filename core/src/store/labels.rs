@@ -36,6 +36,10 @@ pub struct RateQuoteRecord {
     pub chosen: bool,
     /// Why chosen or rejected, or why the account was skipped.
     pub reason: String,
+    /// How long the account took to answer (or to be given up on); the
+    /// accounts are asked in parallel, so rate shopping took the longest.
+    #[serde(default)]
+    pub answered_ms: Option<u64>,
 }
 
 /// The shipment statuses from which a label may be voided: bought and not

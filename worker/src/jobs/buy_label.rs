@@ -434,4 +434,64 @@ mod tests {
         // 1000 g = 35.27 oz, rounded up to 35.3.
         assert_eq!(p.weight_oz, Decimal::new(353, 1));
     }
+
+    fn line(sku: &str, q: u32) -> OrderLine {
+        OrderLine {
+            external_id: None,
+            sku: Some(sku.into()),
+            title: sku.into(),
+            quantity: q,
+            unit_price: Decimal::ONE,
+            tax: Decimal::ZERO,
+            discount: Decimal::ZERO,
+            total: Decimal::ONE,
+            grams: None,
+        }
+    }
+
+    fn boxes_settings() -> ShippingSettings {
+        use orderhub_core::config::{PackBoxSettings, SkuSettings};
+        let mut s = ShippingSettings::default();
+        let bx = |name: &str, l: i64, w: i64, h: i64, max: u32| PackBoxSettings {
+            name: name.into(),
+            length_in: Decimal::from(l),
+            width_in: Decimal::from(w),
+            height_in: Decimal::from(h),
+            max_grams: max,
+            tare_grams: 100,
+        };
+        s.boxes = vec![bx("small", 8, 6, 4, 5_000), bx("large", 16, 12, 10, 20_000)];
+        let sku = |l: i64, w: i64, h: i64, g: u32| SkuSettings {
+            grams: Some(g),
+            length_in: Some(Decimal::from(l)),
+            width_in: Some(Decimal::from(w)),
+            height_in: Some(Decimal::from(h)),
+        };
+        s.skus.insert("MUG".into(), sku(5, 4, 4, 400));
+        s.skus.insert("LAMP".into(), sku(14, 10, 9, 3_000));
+        s.skus.insert("SOFA".into(), sku(80, 35, 30, 40_000));
+        s
+    }
+
+    #[test]
+    fn lines_are_packed_into_the_configured_boxes() {
+        let s = boxes_settings();
+        // One mug: the small box, 400 g + 100 g tare = 500 g = 17.7 oz.
+        let p = parcels_for(&[line("MUG", 1)], &s).unwrap();
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].length_in, Decimal::from(8));
+        assert_eq!(p[0].weight_oz, Decimal::new(177, 1));
+        // Two lamps do not fit one large box by volume: two parcels.
+        let p = parcels_for(&[line("LAMP", 2), line("MUG", 1)], &s).unwrap();
+        assert_eq!(p.len(), 2, "{p:?}");
+        // No boxes configured: the one default box, as before.
+        let p = parcels_for(&[line("LAMP", 2)], &ShippingSettings::default()).unwrap();
+        assert_eq!(p.len(), 1);
+    }
+
+    #[test]
+    fn an_item_larger_than_every_box_is_an_error_naming_it() {
+        let err = parcels_for(&[line("MUG", 1), line("SOFA", 1)], &boxes_settings()).unwrap_err();
+        assert!(err.contains("SOFA"), "{err}");
+    }
 }

@@ -16,6 +16,7 @@ use std::time::Duration;
 pub struct AccountRates {
     pub choice: CarrierChoice,
     pub shipment: CarrierShipment,
+    pub elapsed_ms: u64,
 }
 
 /// What rate shopping found and chose.
@@ -74,32 +75,43 @@ pub async fn ask_accounts(
         let gate = account.gate.clone();
         let choice = choice.clone();
         asks.push(async move {
+            let started = std::time::Instant::now();
             let answer = tokio::time::timeout(budget, async {
                 let _permit = gate.acquire().await;
                 connector.create_shipment(request).await
             })
             .await;
-            (choice, answer)
+            (choice, answer, started.elapsed().as_millis() as u64)
         });
     }
     let mut answered = Vec::new();
-    for (choice, answer) in join_all(asks).await {
+    for (choice, answer, elapsed_ms) in join_all(asks).await {
         match answer {
-            Ok(Ok(shipment)) => answered.push(AccountRates { choice, shipment }),
+            Ok(Ok(shipment)) => answered.push(AccountRates {
+                choice,
+                shipment,
+                elapsed_ms,
+            }),
             Ok(Err(e)) => {
                 if e.is_retryable() {
                     transient_skips += 1;
                 }
                 tracing::info!(account = %choice.account, error = %e, "carrier account skipped in rate shopping");
-                skipped.push(skip(&choice.account, &format!("skipped: {e}")));
+                skipped.push(RateQuoteRecord {
+                    answered_ms: Some(elapsed_ms),
+                    ..skip(&choice.account, &format!("skipped: {e}"))
+                });
             }
             Err(_) => {
                 transient_skips += 1;
                 tracing::info!(account = %choice.account, budget_ms = budget.as_millis() as u64, "carrier account too slow; skipped");
-                skipped.push(skip(
-                    &choice.account,
-                    &format!("skipped: no answer within {} ms", budget.as_millis()),
-                ));
+                skipped.push(RateQuoteRecord {
+                    answered_ms: Some(elapsed_ms),
+                    ..skip(
+                        &choice.account,
+                        &format!("skipped: no answer within {} ms", budget.as_millis()),
+                    )
+                });
             }
         }
     }
@@ -131,7 +143,7 @@ pub fn choose(
                         "{} is not among the carriers this warehouse allows on `{}`",
                         r.carrier, a.choice.account
                     ),
-                    ..record(&a.choice.account, r)
+                    ..record(a, r)
                 });
             }
         }
@@ -158,7 +170,7 @@ pub fn choose(
             estimated_delivery: v.estimated_delivery,
             chosen: v.chosen,
             reason: v.reason.clone(),
-            ..record(&a.choice.account, r)
+            ..record(a, r)
         });
     }
     // The chosen first, then the rest as the policy ranked them, then the
@@ -178,9 +190,10 @@ pub fn choose(
     }
 }
 
-fn record(account: &str, r: &Rate) -> RateQuoteRecord {
+fn record(a: &AccountRates, r: &Rate) -> RateQuoteRecord {
     RateQuoteRecord {
-        account: account.to_string(),
+        answered_ms: Some(a.elapsed_ms),
+        account: a.choice.account.clone(),
         carrier: Some(r.carrier.clone()),
         service: Some(r.service.clone()),
         amount: Some(r.amount),
@@ -203,5 +216,6 @@ fn skip(account: &str, reason: &str) -> RateQuoteRecord {
         estimated_delivery: None,
         chosen: false,
         reason: reason.to_string(),
+        answered_ms: None,
     }
 }
