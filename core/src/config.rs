@@ -688,4 +688,47 @@ mod tests {
             .unwrap();
         assert_eq!(got["a"]["access_token"], "value-of-TOKEN_VAR");
     }
+
+    #[test]
+    fn shipping_problems_are_listed() {
+        let d = |n: i64| rust_decimal::Decimal::from(n);
+        let mut shipping = ShippingSettings {
+            policy: "cheapo".into(),
+            cutoff: "25:99".into(),
+            batch_concurrency_per_carrier: 0,
+            ..Default::default()
+        };
+        let bx = |name: &str, l: i64, max: u32| PackBoxSettings {
+            name: name.into(),
+            length_in: d(l),
+            width_in: d(5),
+            height_in: d(5),
+            max_grams: max,
+            tare_grams: 100,
+        };
+        shipping.boxes = vec![bx("a", 5, 1000), bx("a", 0, 50)];
+        shipping.skus.insert(
+            "HALF".into(),
+            SkuSettings {
+                grams: Some(1),
+                length_in: Some(d(1)),
+                width_in: None,
+                height_in: None,
+            },
+        );
+        let p = shipping.problems().join("\n");
+        for want in [
+            "shipping.policy `cheapo`",
+            "shipping.cutoff `25:99`",
+            "batch_concurrency_per_carrier",
+            "`a`: duplicate box name",
+            "`a`: every dimension must be above 0",
+            "max_grams must be above",
+            "`HALF`: give all three dimensions or none",
+        ] {
+            assert!(p.contains(want), "{want} missing from:\n{p}");
+        }
+        assert!(ShippingSettings::default().problems().is_empty());
+        assert_eq!(ShippingSettings::default().transit_days_for(Some("x")), 5);
+    }
 }

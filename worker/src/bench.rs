@@ -84,7 +84,6 @@ pub async fn run(orders: u32, database: Option<String>) -> anyhow::Result<ExitCo
         Some(&crate::demo::demo_toml(
             &db_url,
             &std::collections::BTreeMap::from([("shopify", base)]),
-            "http://127.0.0.1:9",
         )),
     )
     .map_err(|p| anyhow::anyhow!(p.join("; ")))?;

@@ -2,9 +2,8 @@
 //! on a temporary SQLite file, orders flowing end to end.
 
 use crate::app::App;
-use orderhub_connectors::carriers::easypost::sandbox::{EasyPostSandbox, EasyPostSandboxOptions};
 use orderhub_connectors::marketplaces::shopify::sandbox::{ShopifySandbox, ShopifySandboxOptions};
-use orderhub_connectors::sandbox::SandboxLimits;
+use orderhub_connectors::sandbox::{CarrierSandboxSettings, SandboxLimits};
 use orderhub_core::store::FulfillmentCounts;
 use orderhub_core::OrderStatus;
 use std::collections::BTreeMap;
@@ -52,14 +51,18 @@ pub async fn seed(base: &str, count: u32) -> anyhow::Result<()> {
 }
 
 pub async fn run_sandbox(kind: &str, listen: &str, orders: u32) -> anyhow::Result<ExitCode> {
-    let base = if kind == "easypost" {
-        let base = start_easypost_sandbox(listen, 1000).await?;
-        println!("easypost sandbox listening on {base}");
-        println!("  API key (Authorization: Bearer): {DEMO_EASYPOST_KEY}");
-        println!(
-            "  trackers move one step a second; register webhooks with POST {base}/v2/webhooks"
-        );
-        base
+    let (base, profile, limit) = if let Some(k) = orderhub_connectors::carrier_kind(kind) {
+        let profile = (k.sandbox.profile)();
+        let settings = CarrierSandboxSettings {
+            advance_every_ms: 1000,
+            limits: SandboxLimits::Published,
+        };
+        let router = (k.sandbox.router)(&profile, settings);
+        let (addr, _handle) = orderhub_connectors::sandbox::serve(router, listen).await?;
+        let base = format!("http://{addr}");
+        println!("{kind} carrier sandbox listening on {base}; labels move one step a second");
+        println!("  subscribe a webhook URL: POST {base}/_sandbox/subscribe {{\"url\": \"...\"}}");
+        (base, profile, k.sandbox.published_limit)
     } else if let Some(k) = orderhub_connectors::marketplace_kind(kind) {
         let profile = (k.sandbox.profile)();
         let router = (k.sandbox.router)(&profile, SandboxLimits::Published);
@@ -69,28 +72,28 @@ pub async fn run_sandbox(kind: &str, listen: &str, orders: u32) -> anyhow::Resul
             seed(&base, orders).await?;
         }
         println!("{kind} sandbox listening on {base} with {orders} orders");
-        println!("  published limit enforced: {}", k.sandbox.published_limit);
-        // These are the sandbox's own fixed credentials, not anyone's secrets.
-        for (name, value) in &profile.secrets {
-            println!("  secret {name}: {value}");
-        }
-        for (name, value) in &profile.options {
-            println!("  option {name}: {value}");
-        }
         println!("  seed: POST {base}/_sandbox/seed, revoke credentials: POST {base}/_sandbox/credentials");
-        base
+        (base, profile, k.sandbox.published_limit)
     } else {
-        let mut known: Vec<&str> = orderhub_connectors::marketplace_kinds()
+        let known: Vec<&str> = orderhub_connectors::marketplace_kinds()
             .iter()
             .map(|k| k.kind)
+            .chain(orderhub_connectors::carrier_kinds().iter().map(|k| k.kind))
             .collect();
-        known.push("easypost");
         eprintln!(
             "error: no sandbox for `{kind}` (known: {})",
             known.join(", ")
         );
         return Ok(ExitCode::from(2));
     };
+    println!("  published limit enforced: {limit}");
+    // These are the sandbox's own fixed credentials, not anyone's secrets.
+    for (name, value) in &profile.secrets {
+        println!("  secret {name}: {value}");
+    }
+    for (name, value) in &profile.options {
+        println!("  option {name}: {value}");
+    }
     println!("  control: POST {base}/_sandbox/faults, GET {base}/_sandbox/stats");
     tokio::signal::ctrl_c().await?;
     Ok(ExitCode::SUCCESS)
@@ -100,45 +103,49 @@ pub async fn run_sandbox(kind: &str, listen: &str, orders: u32) -> anyhow::Resul
 /// sandboxes' addresses and the database filled in.
 pub const DEMO_TOML: &str = include_str!("../../config/demo.toml");
 
-/// `urls`: marketplace kind → its sandbox's base URL. A channel whose kind
-/// has no sandbox running points at a closed port (the bench polls one only).
-pub fn demo_toml(db_url: &str, urls: &BTreeMap<&str, String>, easypost_base: &str) -> String {
-    let mut toml = DEMO_TOML
-        .replace("{database_url}", db_url)
-        .replace("{easypost_url}", easypost_base);
-    for k in orderhub_connectors::marketplace_kinds() {
-        let url = urls
-            .get(k.kind)
-            .map_or("http://127.0.0.1:9", String::as_str);
-        toml = toml.replace(&format!("{{{}_url}}", k.kind), url);
+/// The carrier kinds the demo buys labels through (rate shopping asks all
+/// three for every shipment of the west warehouse).
+pub const DEMO_CARRIERS: [&str; 3] = ["easypost", "shippo", "sendcloud"];
+
+/// `urls`: marketplace or carrier kind → its sandbox's base URL. A kind with
+/// no sandbox running points at a closed port (the bench polls one only).
+pub fn demo_toml(db_url: &str, urls: &BTreeMap<&str, String>) -> String {
+    let mut toml = DEMO_TOML.replace("{database_url}", db_url);
+    let kinds = orderhub_connectors::marketplace_kinds()
+        .iter()
+        .map(|k| k.kind)
+        .chain(DEMO_CARRIERS);
+    for kind in kinds {
+        let url = urls.get(kind).map_or("http://127.0.0.1:9", String::as_str);
+        toml = toml.replace(&format!("{{{kind}_url}}"), url);
     }
     toml
 }
 
-pub const DEMO_EASYPOST_KEY: &str = "EZTK_demo_key";
-pub const DEMO_EASYPOST_WEBHOOK_SECRET: &str = "demo_easypost_webhook_secret";
-
-/// The demo's own secrets, set for this process only: each marketplace
-/// sandbox's fixed credentials as `ORDERHUB_DEMO_{KIND}_{SECRET}`, as
-/// `config/demo.toml` names them.
+/// The demo's own secrets, set for this process only: each sandbox's fixed
+/// credentials as `ORDERHUB_DEMO_{KIND}_{SECRET}`, as `config/demo.toml`
+/// names them.
 pub fn set_demo_secrets() {
-    for k in orderhub_connectors::marketplace_kinds() {
-        for (name, value) in (k.sandbox.profile)().secrets {
+    let profiles = orderhub_connectors::marketplace_kinds()
+        .iter()
+        .map(|k| (k.kind, (k.sandbox.profile)()))
+        .chain(
+            orderhub_connectors::carrier_kinds()
+                .iter()
+                .map(|k| (k.kind, (k.sandbox.profile)())),
+        );
+    for (kind, profile) in profiles {
+        for (name, value) in profile.secrets {
             std::env::set_var(
                 format!(
                     "ORDERHUB_DEMO_{}_{}",
-                    k.kind.to_uppercase(),
+                    kind.to_uppercase(),
                     name.to_uppercase()
                 ),
                 value,
             );
         }
     }
-    std::env::set_var("ORDERHUB_DEMO_EASYPOST_KEY", DEMO_EASYPOST_KEY);
-    std::env::set_var(
-        "ORDERHUB_DEMO_EASYPOST_WEBHOOK_SECRET",
-        DEMO_EASYPOST_WEBHOOK_SECRET,
-    );
 }
 
 /// Start every marketplace kind's sandbox (volume limits) and seed `orders`
@@ -163,32 +170,46 @@ pub async fn start_marketplace_sandboxes(
     Ok(out)
 }
 
-/// Start an EasyPost sandbox whose trackers move one step every
-/// `advance_every_ms`. Returns its base URL.
-pub async fn start_easypost_sandbox(listen: &str, advance_every_ms: u64) -> anyhow::Result<String> {
-    let mut opts = EasyPostSandboxOptions::with_key(DEMO_EASYPOST_KEY);
-    opts.advance_every_ms = advance_every_ms;
-    opts.webhook_attempts = 30;
-    opts.webhook_retry_max_ms = 5_000;
-    let sandbox = EasyPostSandbox::new(opts);
-    let (addr, _handle) = orderhub_connectors::sandbox::serve(sandbox.router(), listen).await?;
-    Ok(format!("http://{addr}"))
+/// Start the demo's carrier sandboxes (volume limits) whose labels move one
+/// step every `advance_every_ms`. Returns kind → base URL.
+pub async fn start_carrier_sandboxes(
+    advance_every_ms: u64,
+) -> anyhow::Result<BTreeMap<&'static str, String>> {
+    let mut out = BTreeMap::new();
+    for kind in DEMO_CARRIERS {
+        let k = orderhub_connectors::carrier_kind(kind)
+            .ok_or_else(|| anyhow::anyhow!("carrier kind {kind} is not registered"))?;
+        let profile = (k.sandbox.profile)();
+        let settings = CarrierSandboxSettings {
+            advance_every_ms,
+            limits: SandboxLimits::Volume,
+        };
+        let router = (k.sandbox.router)(&profile, settings);
+        let (addr, _handle) = orderhub_connectors::sandbox::serve(router, "127.0.0.1:0").await?;
+        out.insert(k.kind, format!("http://{addr}"));
+    }
+    Ok(out)
 }
 
-/// Register orderhub's carrier webhook URL with EasyPost (`POST /v2/webhooks`).
-pub async fn register_easypost_webhook(
-    easypost_base: &str,
-    api_key: &str,
-    url: &str,
-    secret: &str,
+/// Tell each carrier sandbox where orderhub takes its tracking webhooks
+/// (`/webhooks/carriers/demo-{kind}`, plus the URL token where the carrier
+/// authenticates that way).
+async fn subscribe_carriers(
+    carriers: &BTreeMap<&'static str, String>,
+    orderhub: std::net::SocketAddr,
 ) -> anyhow::Result<()> {
-    reqwest::Client::new()
-        .post(format!("{easypost_base}/v2/webhooks"))
-        .bearer_auth(api_key)
-        .json(&serde_json::json!({ "webhook": { "url": url, "webhook_secret": secret } }))
-        .send()
-        .await?
-        .error_for_status()?;
+    for (kind, base) in carriers {
+        let query = orderhub_connectors::carrier_kind(kind)
+            .map(|k| (k.sandbox.profile)().webhook_query)
+            .unwrap_or_default();
+        let url = format!("http://{orderhub}/webhooks/carriers/demo-{kind}{query}");
+        reqwest::Client::new()
+            .post(format!("{base}/_sandbox/subscribe"))
+            .json(&serde_json::json!({ "url": url }))
+            .send()
+            .await?
+            .error_for_status()?;
+    }
     Ok(())
 }
 
@@ -221,24 +242,18 @@ pub async fn run(orders: u32, database: Option<String>) -> anyhow::Result<ExitCo
     let db_url = database
         .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", dir.join("demo.sqlite").display()));
     let markets = start_marketplace_sandboxes(orders).await?;
-    let easypost = start_easypost_sandbox("127.0.0.1:0", 300).await?;
+    let carriers = start_carrier_sandboxes(300).await?;
     set_demo_secrets();
-    let urls: BTreeMap<&str, String> = markets.iter().map(|(k, (u, _))| (*k, u.clone())).collect();
-    let loaded = crate::settings::load_layers(None, Some(&demo_toml(&db_url, &urls, &easypost)))
+    let urls: BTreeMap<&str, String> = markets
+        .iter()
+        .map(|(k, (u, _))| (*k, u.clone()))
+        .chain(carriers.iter().map(|(k, u)| (*k, u.clone())))
+        .collect();
+    let loaded = crate::settings::load_layers(None, Some(&demo_toml(&db_url, &urls)))
         .map_err(|p| anyhow::anyhow!(p.join("; ")))?;
     let app = App::start(loaded).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let hook = format!(
-        "http://{}/webhooks/carriers/demo-easypost",
-        listener.local_addr()?
-    );
-    register_easypost_webhook(
-        &easypost,
-        DEMO_EASYPOST_KEY,
-        &hook,
-        DEMO_EASYPOST_WEBHOOK_SECRET,
-    )
-    .await?;
+    subscribe_carriers(&carriers, listener.local_addr()?).await?;
     let runner = tokio::spawn(crate::run(app.clone(), listener));
     println!(
         "orderhub demo: {orders} orders over {} marketplace sandboxes:",
@@ -247,7 +262,10 @@ pub async fn run(orders: u32, database: Option<String>) -> anyhow::Result<ExitCo
     for (kind, (url, n)) in &markets {
         println!("  {kind:<12} {n:>5} orders at {url}");
     }
-    println!("  EasyPost sandbox at {easypost}, database {db_url}");
+    for (kind, url) in &carriers {
+        println!("  carrier {kind:<10} at {url}");
+    }
+    println!("  database {db_url}");
     let bar = indicatif::ProgressBar::new(orders as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
@@ -279,12 +297,45 @@ pub async fn run(orders: u32, database: Option<String>) -> anyhow::Result<ExitCo
     }
     bar.finish();
     let elapsed = started.elapsed().as_secs_f64();
-    let easypost_stats = sandbox_stats(&easypost).await?;
-    let double_labels = easypost_stats["recorded"]["labels_by_reference"]
-        .as_object()
-        .map_or(0, |m| {
-            m.values().filter(|v| v.as_u64().unwrap_or(0) > 1).count()
-        });
+    println!();
+    // One row per carrier account: labels its sandbox sold, and any sold
+    // twice for one shipment (or for a shipment another carrier labelled).
+    println!(
+        "  {:<12} {:>7} {:>13} {:>7} {:>9}",
+        "carrier", "labels", "double labels", "voided", "requests"
+    );
+    let mut double_labels = 0;
+    let mut labelled: BTreeMap<String, u64> = BTreeMap::new();
+    for (kind, url) in &carriers {
+        let stats = sandbox_stats(url).await?;
+        let by_ref = stats["recorded"]["labels_by_reference"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        let mut doubled = 0;
+        for (reference, n) in &by_ref {
+            let n = n.as_u64().unwrap_or(0);
+            let seen = labelled.entry(reference.clone()).or_default();
+            *seen += n;
+            if n > 1 || *seen > n {
+                doubled += 1;
+            }
+        }
+        double_labels += doubled;
+        let requests: u64 = stats["requests_by_path"]
+            .as_object()
+            .map_or(0, |m| m.values().filter_map(|v| v.as_u64()).sum());
+        println!(
+            "  {:<12} {:>7} {:>13} {:>7} {:>9}",
+            kind,
+            by_ref.values().filter_map(|v| v.as_u64()).sum::<u64>(),
+            doubled,
+            stats["recorded"]["voids_by_reference"]
+                .as_object()
+                .map_or(0, |m| m.len()),
+            requests,
+        );
+    }
     println!();
     // One row per channel: what the channel's sandbox holds and recorded.
     println!(
