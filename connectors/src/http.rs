@@ -13,8 +13,10 @@ use http::{HeaderMap, StatusCode};
 use rand::Rng;
 use serde::de::DeserializeOwned;
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
+
+pub use metrics::{metrics, ClientLabels, OutcomeLabels, RemoteMetrics};
 
 /// A remote failure, classified.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -172,6 +174,8 @@ pub struct HttpClient {
     policy: RetryPolicy,
     /// Names the remote in logs (`shopify:shop-1`).
     name: Arc<str>,
+    /// This client's counters in the process-wide [`metrics()`].
+    counters: Arc<metrics::ClientCounters>,
 }
 
 impl std::fmt::Debug for HttpClient {
@@ -198,11 +202,13 @@ impl HttpClient {
                 .allow_burst(burst);
             Arc::new(RateLimiter::direct(quota))
         });
+        let name: Arc<str> = Arc::from(name.into());
         Self {
             client,
             limiter,
             policy: RetryPolicy::default(),
-            name: Arc::from(name.into()),
+            counters: Arc::new(metrics::ClientCounters::for_client(&name)),
+            name,
         }
     }
 
@@ -228,10 +234,12 @@ impl HttpClient {
             if let Some(l) = &self.limiter {
                 l.until_ready().await;
             }
+            let mut answered = None;
             let result = match build(&self.client).send().await {
                 Err(e) => Err(classify_transport(e)),
                 Ok(resp) => {
                     let status = resp.status();
+                    answered = Some(status);
                     let headers = resp.headers().clone();
                     match resp.bytes().await {
                         Err(e) => Err(classify_transport(e)),
@@ -244,8 +252,10 @@ impl HttpClient {
                     }
                 }
             };
+            self.counters.count(answered, &result);
             match result {
                 Err(err) if err.is_retryable() && attempt + 1 < self.policy.max_attempts => {
+                    self.counters.retries.inc();
                     let delay = self.policy.delay(attempt, err.retry_after());
                     tracing::debug!(remote = %self.name, attempt, delay_ms = delay.as_millis() as u64, error = %err, "retrying");
                     tokio::time::sleep(delay).await;
@@ -253,6 +263,120 @@ impl HttpClient {
                 }
                 other => return other,
             }
+        }
+    }
+}
+
+/// Counting remote calls for `/metrics`: process-wide prometheus-client
+/// families, and per client the handles into them, so counting one attempt
+/// is an atomic add (no lock, nothing held across an await).
+mod metrics {
+    use super::*;
+    use prometheus_client::encoding::EncodeLabelSet;
+    use prometheus_client::metrics::counter::Counter;
+    use prometheus_client::metrics::family::Family;
+
+    /// A client's labels: `client` is its whole name (`shopify:shop`, the
+    /// connector kind and the configured channel or carrier id), `connector`
+    /// the part before `:`. Never a URL, a shop domain or a credential.
+    #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+    pub struct ClientLabels {
+        pub connector: String,
+        pub client: String,
+    }
+
+    #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+    pub struct OutcomeLabels {
+        pub connector: String,
+        pub client: String,
+        /// `ok`, `retryable` or `permanent` (the class of [`RemoteError`]).
+        pub outcome: &'static str,
+    }
+
+    /// The remote-call counters of this process, shared by every [`HttpClient`].
+    /// Register the families in a `prometheus_client` registry to expose them
+    /// (counters get the `_total` suffix there).
+    #[derive(Debug, Default)]
+    pub struct RemoteMetrics {
+        /// HTTP attempts (each retry is one more), by outcome.
+        pub requests: Family<OutcomeLabels, Counter>,
+        /// Refusals for rate: HTTP 429, or a 2xx the connector's check turned
+        /// into a throttle (Shopify's `THROTTLED` with its wait, a body code
+        /// classified as status 429).
+        pub throttled: Family<ClientLabels, Counter>,
+        /// Attempts made again after a retryable failure.
+        pub retries: Family<ClientLabels, Counter>,
+    }
+
+    static METRICS: LazyLock<RemoteMetrics> = LazyLock::new(RemoteMetrics::default);
+
+    /// The process-wide remote-call counters.
+    pub fn metrics() -> &'static RemoteMetrics {
+        &METRICS
+    }
+
+    /// One client's counters (handles into [`metrics()`]).
+    #[derive(Debug)]
+    pub(super) struct ClientCounters {
+        ok: Counter,
+        retryable: Counter,
+        permanent: Counter,
+        throttled: Counter,
+        pub(super) retries: Counter,
+    }
+
+    impl ClientCounters {
+        pub(super) fn for_client(name: &str) -> Self {
+            let m = metrics();
+            let client = ClientLabels {
+                connector: name.split(':').next().unwrap_or(name).to_string(),
+                client: name.to_string(),
+            };
+            let outcome = |outcome| {
+                m.requests
+                    .get_or_create(&OutcomeLabels {
+                        connector: client.connector.clone(),
+                        client: client.client.clone(),
+                        outcome,
+                    })
+                    .clone()
+            };
+            Self {
+                ok: outcome("ok"),
+                retryable: outcome("retryable"),
+                permanent: outcome("permanent"),
+                throttled: m.throttled.get_or_create(&client).clone(),
+                retries: m.retries.get_or_create(&client).clone(),
+            }
+        }
+
+        /// Count one attempt: `answered` is the HTTP status if a response came.
+        pub(super) fn count<T>(
+            &self,
+            answered: Option<StatusCode>,
+            result: &Result<T, RemoteError>,
+        ) {
+            match result {
+                Ok(_) => {
+                    self.ok.inc();
+                }
+                Err(RemoteError::Permanent { .. }) => {
+                    self.permanent.inc();
+                }
+                Err(RemoteError::Retryable {
+                    status,
+                    retry_after,
+                    ..
+                }) => {
+                    self.retryable.inc();
+                    let in_body = answered.is_some_and(|s| s.is_success());
+                    if answered == Some(StatusCode::TOO_MANY_REQUESTS)
+                        || (in_body && (*status == Some(429) || retry_after.is_some()))
+                    {
+                        self.throttled.inc();
+                    }
+                }
+            };
         }
     }
 }
@@ -268,6 +392,70 @@ mod tests {
         assert!(classify_status(StatusCode::BAD_GATEWAY, &h, b"").is_retryable());
         assert!(!classify_status(StatusCode::UNPROCESSABLE_ENTITY, &h, b"").is_retryable());
         assert!(!classify_status(StatusCode::UNAUTHORIZED, &h, b"").is_retryable());
+    }
+
+    #[tokio::test]
+    async fn attempts_throttles_and_retries_are_counted_per_client() {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        // Answers 429, then a 200 whose body says "throttled", then a 200.
+        let calls = Arc::new(AtomicU32::new(0));
+        let c = calls.clone();
+        let app = axum::Router::new().route(
+            "/",
+            axum::routing::get(move || {
+                let n = c.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    match n {
+                        0 => (
+                            StatusCode::TOO_MANY_REQUESTS,
+                            [("retry-after", "0")],
+                            "slow down",
+                        ),
+                        1 => (StatusCode::OK, [("retry-after", "0")], "throttled"),
+                        _ => (StatusCode::OK, [("retry-after", "0")], "fine"),
+                    }
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let client = HttpClient::new("unittest:metrics", Duration::from_secs(2), None)
+            .with_retry_policy(RetryPolicy {
+                max_attempts: 5,
+                base: Duration::from_millis(1),
+                max: Duration::from_millis(5),
+            });
+        let body = client
+            .execute(
+                |c| c.get(&url),
+                |raw| match &raw.body[..] {
+                    b"throttled" => Err(RemoteError::retryable("throttled", Some(Duration::ZERO))),
+                    b => Ok(b.to_vec()),
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(body, b"fine");
+        let m = metrics();
+        let client = metrics::ClientLabels {
+            connector: "unittest".into(),
+            client: "unittest:metrics".into(),
+        };
+        let outcome = |outcome| {
+            m.requests
+                .get(&metrics::OutcomeLabels {
+                    connector: "unittest".into(),
+                    client: "unittest:metrics".into(),
+                    outcome,
+                })
+                .map(|c| c.get())
+        };
+        assert_eq!(outcome("ok"), Some(1));
+        assert_eq!(outcome("retryable"), Some(2));
+        assert_eq!(outcome("permanent"), Some(0));
+        assert_eq!(m.throttled.get(&client).map(|c| c.get()), Some(2));
+        assert_eq!(m.retries.get(&client).map(|c| c.get()), Some(2));
     }
 
     #[test]

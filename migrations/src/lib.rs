@@ -8,6 +8,7 @@ mod m20261124_000002_inventory;
 mod m20261125_000003_fulfillment;
 mod m20261125_000004_channel_state;
 mod m20261125_000005_carriers;
+mod m20261125_000006_order_events;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000003_fulfillment::Migration),
             Box::new(m20261125_000004_channel_state::Migration),
             Box::new(m20261125_000005_carriers::Migration),
+            Box::new(m20261125_000006_order_events::Migration),
         ]
     }
 }

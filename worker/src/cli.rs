@@ -1,8 +1,12 @@
 //! The command line: `orderhub run|migrate|orders|jobs|channels|normalize|sandbox|demo|bench`.
 
 use crate::settings;
+use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand, ValueEnum};
-use orderhub_core::store::{OrderFilter, Store};
+use orderhub_core::store::{NoteRefusal, OrderCursor, OrderFilter, OrderSort, Store};
+use sea_orm::DbErr;
+use std::borrow::Cow;
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -43,6 +47,25 @@ enum Command {
     Jobs(JobsCommand),
     /// Every channel's sync health: state (ok, failing, auth_failed), lag, last error.
     Channels,
+    /// Fulfillment KPIs of the orders placed in a range, in total, per
+    /// channel and per warehouse (what `GET /api/kpis` answers), as a table.
+    Kpis {
+        /// Orders placed at or after this time (RFC 3339). Default: 30 days before --to.
+        #[arg(long)]
+        from: Option<String>,
+        /// Orders placed strictly before this time (RFC 3339). Default: now.
+        #[arg(long)]
+        to: Option<String>,
+        /// Only this channel's orders.
+        #[arg(long)]
+        channel: Option<String>,
+        /// Only orders with a shipment from this warehouse.
+        #[arg(long)]
+        warehouse: Option<String>,
+        /// Print the JSON `GET /api/kpis` answers instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Buy labels in a batch, void one.
     #[command(subcommand)]
     Labels(LabelsCommand),
@@ -128,17 +151,232 @@ enum JobsCommand {
 
 #[derive(Subcommand)]
 enum OrdersCommand {
-    /// List orders.
+    /// List orders, one page (`--cursor` continues where a page ended).
     List {
+        #[command(flatten)]
+        filters: OrderQuery,
+        /// Continue after this page (the `next page:` cursor printed before).
         #[arg(long)]
-        channel: Option<String>,
-        #[arg(long)]
-        status: Option<String>,
+        cursor: Option<String>,
         #[arg(long, default_value_t = 50)]
         limit: u64,
     },
-    /// Show one order with its lines.
+    /// Write every order the filters match as CSV (the same CSV as `GET /api/orders.csv`).
+    Export {
+        /// Write here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        filters: OrderQuery,
+    },
+    /// Show one order with its lines, shipments and timeline (JSON, as
+    /// `GET /api/orders/{id}` answers).
     Show { id: i64 },
+    /// Leave an internal note on an order (it joins the order's timeline).
+    Note {
+        id: i64,
+        /// Who writes the note (shown as `staff:<author>`).
+        #[arg(long)]
+        author: String,
+        /// The note, 1 to 2000 characters.
+        text: String,
+    },
+}
+
+/// The filters and sort of an order list as text, the way the CLI flags and
+/// the API's query parameters (`GET /api/orders`, `/api/orders.csv`) spell
+/// them; [`OrderQuery::to_filter`] checks them once for both.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct OrderQuery {
+    /// Only this channel's orders (the channel id).
+    #[arg(long)]
+    pub channel: Option<String>,
+    /// Only orders in this status (new, routed, ...).
+    #[arg(long)]
+    pub status: Option<String>,
+    /// Only this payment status (pending, authorized, paid, partially_paid, partially_refunded, refunded, voided, unknown).
+    #[arg(long)]
+    pub payment_status: Option<String>,
+    /// Only this fulfillment status (unfulfilled, partially_fulfilled, fulfilled, restocked, unknown).
+    #[arg(long)]
+    pub fulfillment_status: Option<String>,
+    /// Placed at or after this RFC 3339 time.
+    #[arg(long)]
+    pub placed_from: Option<String>,
+    /// Placed before this RFC 3339 time.
+    #[arg(long)]
+    pub placed_to: Option<String>,
+    /// Only orders with a shipment from this warehouse.
+    #[arg(long)]
+    pub warehouse: Option<String>,
+    /// Text in the order number, external id, customer name or email, or a line's sku (case-insensitive).
+    #[arg(long)]
+    pub q: Option<String>,
+    /// id (default), placed_at, -placed_at, total or -total.
+    #[arg(long)]
+    pub sort: Option<String>,
+}
+
+impl OrderQuery {
+    /// The store filter, or a message naming the first bad parameter.
+    pub fn to_filter(&self) -> Result<OrderFilter, String> {
+        fn text(name: &str, v: &Option<String>) -> Result<Option<String>, String> {
+            match v {
+                Some(v) if v.contains('\0') => Err(format!("{name} must not contain NUL")),
+                _ => Ok(v.clone()),
+            }
+        }
+        fn parsed<T: std::str::FromStr<Err = String>>(
+            name: &str,
+            v: &Option<String>,
+        ) -> Result<Option<T>, String> {
+            v.as_deref()
+                .map(|v| v.parse::<T>().map_err(|e| format!("{name}: {e}")))
+                .transpose()
+        }
+        fn time(name: &str, v: &Option<String>) -> Result<Option<DateTime<Utc>>, String> {
+            let Some(v) = v else { return Ok(None) };
+            let parse = |v: &str| chrono::DateTime::parse_from_rfc3339(v.trim());
+            // An unescaped `+` of an offset arrives in a query string as a space.
+            parse(v)
+                .or_else(|e| parse(&v.replace(' ', "+")).map_err(|_| e))
+                .map(|t| Some(t.with_timezone(&Utc)))
+                .map_err(|_| {
+                    format!("{name} must be an RFC 3339 time such as 2025-01-31T00:00:00Z")
+                })
+        }
+        Ok(OrderFilter {
+            channel_id: text("channel", &self.channel)?,
+            status: parsed("status", &self.status)?,
+            payment_status: parsed("payment_status", &self.payment_status)?,
+            fulfillment_status: parsed("fulfillment_status", &self.fulfillment_status)?,
+            placed_from: time("placed_from", &self.placed_from)?,
+            placed_to: time("placed_to", &self.placed_to)?,
+            warehouse: text("warehouse", &self.warehouse)?,
+            q: text("q", &self.q)?,
+            sort: parsed::<OrderSort>("sort", &self.sort)?.unwrap_or_default(),
+            ..Default::default()
+        })
+    }
+}
+
+/// The CSV of an order list, shared by `orderhub orders export` and
+/// `GET /api/orders.csv`: a header row, then one row per order, the whole
+/// filtered list read in keyset pages of [`OrderCsv::PAGE`] (one query for
+/// the orders and one for their lines per page).
+pub struct OrderCsv {
+    filter: OrderFilter,
+    header_written: bool,
+    done: bool,
+}
+
+impl OrderCsv {
+    pub const PAGE: u64 = 500;
+    pub const COLUMNS: [&'static str; 15] = [
+        "id",
+        "channel",
+        "external_id",
+        "number",
+        "status",
+        "payment_status",
+        "fulfillment_status",
+        "placed_at",
+        "currency",
+        "total",
+        "customer_name",
+        "customer_email",
+        "ship_to_country",
+        "lines",
+        "skus",
+    ];
+
+    pub fn new(mut filter: OrderFilter) -> OrderCsv {
+        filter.limit = Self::PAGE;
+        OrderCsv {
+            filter,
+            header_written: false,
+            done: false,
+        }
+    }
+
+    /// The next piece of CSV text (the first one holds the header, even for
+    /// an empty list); `None` once the list is done.
+    pub async fn next_chunk(&mut self, store: &Store) -> Result<Option<Vec<u8>>, DbErr> {
+        if self.done {
+            return Ok(None);
+        }
+        let page = store.order_page(&self.filter).await?;
+        let ids: Vec<i64> = page.rows.iter().map(|o| o.id).collect();
+        let skus = store.order_line_skus(&ids).await?;
+        let mut w = csv::Writer::from_writer(Vec::with_capacity(page.rows.len() * 160 + 200));
+        if !self.header_written {
+            w.write_record(Self::COLUMNS).map_err(csv_err)?;
+            self.header_written = true;
+        }
+        write_order_rows(&mut w, &page.rows, &skus).map_err(csv_err)?;
+        match page.next_cursor {
+            Some(c) => self.filter.cursor = Some(c),
+            None => self.done = true,
+        }
+        w.into_inner()
+            .map(Some)
+            .map_err(|e| DbErr::Custom(format!("csv: {e}")))
+    }
+}
+
+fn csv_err(e: csv::Error) -> DbErr {
+    DbErr::Custom(format!("csv: {e}"))
+}
+
+/// One CSV row per order, in [`OrderCsv::COLUMNS`] order. Free text that a
+/// spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab, CR first) is
+/// prefixed with `'`.
+pub fn write_order_rows<W: std::io::Write>(
+    w: &mut csv::Writer<W>,
+    rows: &[orderhub_core::store::order::Model],
+    skus: &HashMap<i64, Vec<Option<String>>>,
+) -> csv::Result<()> {
+    fn cell(v: &str) -> Cow<'_, str> {
+        if v.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+            Cow::Owned(format!("'{v}"))
+        } else {
+            Cow::Borrowed(v)
+        }
+    }
+    for o in rows {
+        let lines = skus.get(&o.id).map(Vec::as_slice).unwrap_or_default();
+        let sku_list: Vec<&str> = lines.iter().filter_map(|s| s.as_deref()).collect();
+        let country = o
+            .ship_to
+            .as_deref()
+            .and_then(|j| serde_json::from_str::<orderhub_core::Address>(j).ok())
+            .and_then(|a| a.country)
+            .unwrap_or_default();
+        let id = o.id.to_string();
+        let placed_at = o
+            .placed_at
+            .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+        let line_count = lines.len().to_string();
+        let skus_joined = sku_list.join(";");
+        w.write_record([
+            id.as_str(),
+            &cell(&o.channel_id),
+            &cell(&o.external_id),
+            &cell(o.number.as_deref().unwrap_or_default()),
+            &o.status,
+            &o.payment_status,
+            &o.fulfillment_status,
+            &placed_at,
+            &o.currency,
+            &o.total,
+            &cell(o.customer_name.as_deref().unwrap_or_default()),
+            &cell(o.customer_email.as_deref().unwrap_or_default()),
+            &cell(&country),
+            &line_count,
+            &cell(&skus_joined),
+        ])?;
+    }
+    Ok(())
 }
 
 /// Logs go to stderr, filtered by `ORDERHUB_LOG` (default `info`; the demo
@@ -252,6 +490,36 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let app = crate::app::App::start(loaded).await?;
             labels(&app, cmd).await
+        }
+        Command::Kpis {
+            from,
+            to,
+            channel,
+            warehouse,
+            json,
+        } => {
+            let query = match orderhub_core::store::KpiQuery::parse(
+                from.as_deref(),
+                to.as_deref(),
+                channel.as_deref(),
+                warehouse.as_deref(),
+                Utc::now(),
+            ) {
+                Ok(q) => q,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            let loaded = match load_settings(cli.config.as_deref()) {
+                Ok(l) => l,
+                Err(code) => return Ok(code),
+            };
+            let s = &loaded.settings.database;
+            let store = Store::connect(&s.url, s.max_connections).await?;
+            crate::migrate::run(&store).await?;
+            let kpis = store.kpis(&query, &loaded.settings.shipping).await?;
+            kpis_table(&kpis, json)
         }
         Command::Normalize { channel, file } => normalize(&channel, &file),
         Command::Sandbox {
@@ -443,48 +711,83 @@ fn report(applied: bool, id: &str, what: &str) -> anyhow::Result<ExitCode> {
 async fn orders(store: &Store, cmd: OrdersCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         OrdersCommand::List {
-            channel,
-            status,
+            filters,
+            cursor,
             limit,
         } => {
-            let status = match status.map(|s| s.parse()) {
-                Some(Err(e)) => {
+            let mut filter = match filters.to_filter() {
+                Ok(f) => f,
+                Err(e) => {
                     eprintln!("error: {e}");
                     return Ok(ExitCode::from(2));
                 }
-                Some(Ok(s)) => Some(s),
-                None => None,
             };
-            let rows = store
-                .list_orders(&OrderFilter {
-                    channel_id: channel,
-                    status,
-                    limit,
-                    ..Default::default()
-                })
-                .await?;
+            if let Some(c) = cursor {
+                match OrderCursor::decode(&c, filter.sort) {
+                    Ok(c) => filter.cursor = Some(c),
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return Ok(ExitCode::from(2));
+                    }
+                }
+            }
+            filter.limit = limit;
+            let page = store.order_page(&filter).await?;
             println!(
-                "{:>6}  {:<14} {:<12} {:<10} {:<11} {:>10} {:<4}",
-                "id", "channel", "external", "number", "status", "total", "cur"
+                "{:>6}  {:<14} {:<12} {:<10} {:<11} {:<10} {:<20} {:>10} {:<4}",
+                "id",
+                "channel",
+                "external",
+                "number",
+                "status",
+                "payment",
+                "placed",
+                "total",
+                "cur"
             );
-            for o in rows {
+            for o in page.rows {
                 println!(
-                    "{:>6}  {:<14} {:<12} {:<10} {:<11} {:>10} {:<4}",
+                    "{:>6}  {:<14} {:<12} {:<10} {:<11} {:<10} {:<20} {:>10} {:<4}",
                     o.id,
                     o.channel_id,
                     o.external_id,
                     o.number.unwrap_or_default(),
                     o.status,
+                    o.payment_status,
+                    o.placed_at.format("%Y-%m-%dT%H:%M:%SZ"),
                     o.total,
                     o.currency
                 );
             }
+            if let Some(next) = page.next_cursor {
+                eprintln!("next page: --cursor {}", next.encode());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        OrdersCommand::Export { out, filters } => {
+            let filter = match filters.to_filter() {
+                Ok(f) => f,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            let mut sink: Box<dyn std::io::Write> = match &out {
+                Some(path) => Box::new(std::io::BufWriter::new(std::fs::File::create(path)?)),
+                None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+            };
+            let mut export = OrderCsv::new(filter);
+            while let Some(chunk) = export.next_chunk(store).await? {
+                sink.write_all(&chunk)?;
+            }
+            sink.flush()?;
             Ok(ExitCode::SUCCESS)
         }
         OrdersCommand::Show { id } => match store.get_order(id).await? {
             Some(o) => {
                 let mut v = serde_json::to_value(&o)?;
                 v["shipments"] = serde_json::to_value(store.order_shipments(id).await?)?;
+                v["timeline"] = serde_json::to_value(store.order_timeline(id).await?)?;
                 println!("{}", serde_json::to_string_pretty(&v)?);
                 Ok(ExitCode::SUCCESS)
             }
@@ -493,6 +796,27 @@ async fn orders(store: &Store, cmd: OrdersCommand) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::from(1))
             }
         },
+        OrdersCommand::Note { id, author, text } => {
+            match store.add_note(id, &author, &text).await? {
+                Ok(entry) => {
+                    println!(
+                        "note {} added to order {id} by {} at {}",
+                        entry.id,
+                        entry.actor,
+                        entry.at.to_rfc3339()
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(NoteRefusal::Invalid(e)) => {
+                    eprintln!("error: {e}");
+                    Ok(ExitCode::from(2))
+                }
+                Err(NoteRefusal::NotFound) => {
+                    eprintln!("error: no order with id {id}");
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
     }
 }
 
@@ -530,4 +854,95 @@ fn normalize(kind: &str, file: &std::path::Path) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::from(1))
         }
     }
+}
+
+/// `orderhub kpis`: one row for all matching orders, then one per channel and
+/// one per warehouse.
+fn kpis_table(k: &orderhub_core::store::Kpis, json: bool) -> anyhow::Result<ExitCode> {
+    use orderhub_core::store::{DurationStats, Share};
+    if json {
+        println!("{}", serde_json::to_string_pretty(k)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    fn secs(s: Option<i64>) -> String {
+        match s {
+            None => "-".into(),
+            Some(s) if s < 0 => format!("{s}s"),
+            Some(s) if s < 3600 => format!("{}m{:02}s", s / 60, s % 60),
+            Some(s) if s < 86_400 => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+            Some(s) => format!("{}d{:02}h", s / 86_400, s % 86_400 / 3600),
+        }
+    }
+    fn durations(d: &DurationStats) -> String {
+        format!("{}/{} ({})", secs(d.median_secs), secs(d.p90_secs), d.count)
+    }
+    fn share(s: &Share) -> String {
+        match s.rate {
+            Some(r) => format!("{:.1}% ({}/{})", r * 100.0, s.matching, s.count),
+            None => "- (0)".into(),
+        }
+    }
+    fn cost(c: &std::collections::BTreeMap<String, String>) -> String {
+        if c.is_empty() {
+            return "-".into();
+        }
+        c.iter()
+            .map(|(cur, amount)| format!("{amount} {cur}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+    println!(
+        "orders placed from {} to {} (channel: {}, warehouse: {})",
+        k.from.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        k.to.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        k.channel.as_deref().unwrap_or("all"),
+        k.warehouse.as_deref().unwrap_or("all"),
+    );
+    let by_status: Vec<String> = k
+        .orders
+        .by_status
+        .iter()
+        .map(|(s, n)| format!("{s} {n}"))
+        .collect();
+    println!("by status: {}", by_status.join(", "));
+    println!(
+        "{:<24} {:>7}  {:<22} {:<22} {:<18} {:<18} {:<18}  labels cost",
+        "group",
+        "orders",
+        "to label p50/p90 (n)",
+        "to deliv. p50/p90 (n)",
+        "on time",
+        "accuracy",
+        "fill rate"
+    );
+    let mut rows = vec![(
+        "all".to_string(),
+        k.orders.total,
+        durations(&k.placed_to_label),
+        durations(&k.placed_to_delivered),
+        share(&k.on_time_rate),
+        share(&k.accuracy),
+        share(&k.fill_rate),
+        cost(&k.labels_cost),
+    )];
+    for (kind, groups) in [("channel", &k.by_channel), ("warehouse", &k.by_warehouse)] {
+        for g in groups {
+            rows.push((
+                format!("{kind} {}", g.id),
+                g.orders.total,
+                durations(&g.placed_to_label),
+                durations(&g.placed_to_delivered),
+                share(&g.on_time_rate),
+                share(&g.accuracy),
+                share(&g.fill_rate),
+                cost(&g.labels_cost),
+            ));
+        }
+    }
+    for (name, orders, label, delivered, on_time, accuracy, fill, cost) in rows {
+        println!(
+            "{name:<24} {orders:>7}  {label:<22} {delivered:<22} {on_time:<18} {accuracy:<18} {fill:<18}  {cost}"
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }

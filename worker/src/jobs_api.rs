@@ -206,3 +206,93 @@ pub async fn delay(store: &Store, id: &str, delay: std::time::Duration) -> Resul
         .await?;
     Ok(())
 }
+
+/// Jobs by queue and status (for `/metrics`).
+pub async fn count_by_queue_and_status(store: &Store) -> Result<Vec<(String, String, i64)>, DbErr> {
+    let d = dialect(store);
+    let sql = format!(
+        "SELECT job_type, status, CAST(COUNT(*) AS BIGINT) AS n FROM {} GROUP BY job_type, status",
+        d.table()
+    );
+    let rows = store.db().query_all_raw(stmt(store, sql, vec![])).await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok((
+                r.try_get("", "job_type")?,
+                r.try_get("", "status")?,
+                r.try_get("", "n")?,
+            ))
+        })
+        .collect()
+}
+
+/// Latency (seconds from `run_at` to `done_at`) of the jobs of one queue done
+/// in a recent window, as a histogram: `le[i]` counts the jobs with latency
+/// at most `bounds[i]` (cumulative).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LatencyHistogram {
+    pub queue: String,
+    pub count: u64,
+    pub sum_seconds: f64,
+    pub le: Vec<u64>,
+}
+
+/// [`LatencyHistogram`]s per queue of the jobs `Done` within the last
+/// `window`, bucketed by `bounds` (ascending seconds), computed in the
+/// database (one grouped query, no rows fetched).
+pub async fn done_latency(
+    store: &Store,
+    window: std::time::Duration,
+    bounds: &[f64],
+) -> Result<Vec<LatencyHistogram>, DbErr> {
+    let d = dialect(store);
+    let (latency, since) = match d.backend {
+        Backend::Sqlite => (
+            "CAST(done_at - run_at AS REAL)".to_string(),
+            format!("CAST(strftime('%s', 'now') AS INTEGER) - {}", d.p(1)),
+        ),
+        Backend::Postgres => (
+            "CAST(EXTRACT(EPOCH FROM (done_at - run_at)) AS DOUBLE PRECISION)".to_string(),
+            format!(
+                "now() - make_interval(secs => CAST({} AS DOUBLE PRECISION))",
+                d.p(1)
+            ),
+        ),
+    };
+    let mut cols = String::new();
+    for (i, b) in bounds.iter().enumerate() {
+        // Bounds are our own constants, written as SQL literals.
+        cols += &format!(
+            ", CAST(SUM(CASE WHEN {latency} <= {b:?} THEN 1 ELSE 0 END) AS BIGINT) AS le{i}"
+        );
+    }
+    let sql = format!(
+        "SELECT job_type, CAST(COUNT(*) AS BIGINT) AS n, \
+         CAST(SUM(CASE WHEN {latency} > 0 THEN {latency} ELSE 0 END) AS DOUBLE PRECISION) AS total{cols} \
+         FROM {} WHERE status = 'Done' AND done_at IS NOT NULL AND done_at >= {since} GROUP BY job_type",
+        d.table()
+    );
+    let secs = window.as_secs() as i64;
+    let rows = store
+        .db()
+        .query_all_raw(stmt(store, sql, vec![secs.into()]))
+        .await?;
+    rows.into_iter()
+        .map(|r| {
+            let n: i64 = r.try_get("", "n")?;
+            let total: Option<f64> = r.try_get("", "total")?;
+            let le = (0..bounds.len())
+                .map(|i| {
+                    r.try_get::<Option<i64>>("", &format!("le{i}"))
+                        .map(|v| v.unwrap_or(0).max(0) as u64)
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(LatencyHistogram {
+                queue: r.try_get("", "job_type")?,
+                count: n.max(0) as u64,
+                sum_seconds: total.unwrap_or(0.0),
+                le,
+            })
+        })
+        .collect()
+}

@@ -359,3 +359,29 @@ pub mod tracking_event {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod order_event {
+    use sea_orm::entity::prelude::*;
+
+    /// One step of an order's timeline, append-only: what happened (`kind`),
+    /// who did it (`actor`: `system`, `channel`, `carrier` or
+    /// `staff:<name>`) and the details (JSON, or a sentence for notes).
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "order_events")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub order_id: i64,
+        pub at: DateTimeUtc,
+        pub kind: String,
+        #[sea_orm(column_type = "Text")]
+        pub actor: String,
+        #[sea_orm(column_type = "Text")]
+        pub detail: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -8,7 +8,7 @@
 //! Tracking status only moves forward; events are appended once each.
 
 use super::entities::{order, shipment, tracking_event, warehouse};
-use super::{now, Store};
+use super::{events, now, Store};
 use crate::{Address, OrderStatus, TrackingStatus, TrackingUpdate};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -175,6 +175,7 @@ impl Store {
     /// `created → buying`: store the carrier shipment and the chosen rate
     /// before anything is bought. `false` if another run got there first.
     pub async fn record_carrier_shipment(&self, id: i64, r: &ChosenRate) -> Result<bool, DbErr> {
+        let tx = self.begin_write().await?;
         let res = shipment::Entity::update_many()
             .col_expr(shipment::Column::Status, Expr::value(SHIPMENT_BUYING))
             .col_expr(
@@ -202,9 +203,29 @@ impl Store {
             .filter(shipment::Column::Id.eq(id))
             .filter(shipment::Column::Status.eq(SHIPMENT_CREATED))
             .filter(shipment::Column::CarrierShipmentId.is_null())
-            .exec(&self.db)
+            .exec(&tx)
             .await?;
-        Ok(res.rows_affected == 1)
+        if res.rows_affected != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        events::record_for_shipment(
+            &tx,
+            id,
+            events::EVENT_RATE_CHOSEN,
+            events::ACTOR_SYSTEM,
+            serde_json::json!({
+                "shipment_id": id,
+                "carrier_account": r.carrier_account,
+                "carrier": r.carrier,
+                "service": r.service,
+                "amount": r.amount.to_string(),
+                "currency": r.currency,
+            }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Count one purchase attempt, committed before the carrier is called.
@@ -224,6 +245,7 @@ impl Store {
 
     /// `buying → label_bought`. `false` if it was recorded already.
     pub async fn record_label(&self, id: i64, l: &LabelRecord) -> Result<bool, DbErr> {
+        let tx = self.begin_write().await?;
         let res = shipment::Entity::update_many()
             .col_expr(shipment::Column::Status, Expr::value(SHIPMENT_LABEL_BOUGHT))
             .col_expr(shipment::Column::Carrier, Expr::value(l.carrier.clone()))
@@ -258,9 +280,29 @@ impl Store {
             .col_expr(shipment::Column::UpdatedAt, set_now())
             .filter(shipment::Column::Id.eq(id))
             .filter(shipment::Column::Status.eq(SHIPMENT_BUYING))
-            .exec(&self.db)
+            .exec(&tx)
             .await?;
-        Ok(res.rows_affected == 1)
+        if res.rows_affected != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        events::record_for_shipment(
+            &tx,
+            id,
+            events::EVENT_LABEL_BOUGHT,
+            events::ACTOR_SYSTEM,
+            serde_json::json!({
+                "shipment_id": id,
+                "carrier": l.carrier,
+                "service": l.service,
+                "tracking_code": l.tracking_code,
+                "amount": l.amount.to_string(),
+                "currency": l.currency,
+            }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// A permanent failure before a label exists: the shipment and its order
@@ -282,6 +324,14 @@ impl Store {
             .exec(&tx)
             .await?;
         if res.rows_affected == 1 {
+            events::record(
+                &tx,
+                s.order_id,
+                events::EVENT_EXCEPTION,
+                events::ACTOR_SYSTEM,
+                serde_json::json!({ "shipment_id": id, "reason": reason }),
+            )
+            .await?;
             Store::transition_order(
                 &tx,
                 s.order_id,
@@ -341,7 +391,8 @@ impl Store {
 
     /// The channel has the tracking; a problem noted on the way is over.
     pub async fn mark_tracking_pushed(&self, id: i64) -> Result<(), DbErr> {
-        shipment::Entity::update_many()
+        let tx = self.begin_write().await?;
+        let res = shipment::Entity::update_many()
             .col_expr(shipment::Column::TrackingPushedAt, set_now())
             .col_expr(
                 shipment::Column::ExceptionReason,
@@ -350,9 +401,20 @@ impl Store {
             .col_expr(shipment::Column::UpdatedAt, set_now())
             .filter(shipment::Column::Id.eq(id))
             .filter(shipment::Column::TrackingPushedAt.is_null())
-            .exec(&self.db)
+            .exec(&tx)
             .await?;
-        Ok(())
+        if res.rows_affected != 1 {
+            return tx.rollback().await;
+        }
+        events::record_for_shipment(
+            &tx,
+            id,
+            events::EVENT_TRACKING_PUSHED,
+            events::ACTOR_SYSTEM,
+            serde_json::json!({ "shipment_id": id }),
+        )
+        .await?;
+        tx.commit().await
     }
 
     /// Record that the channel was told `status`, guarded on what was
@@ -450,6 +512,19 @@ impl Store {
                 .await?;
             if res.rows_affected == 1 {
                 advanced = Some(update.status);
+                events::record(
+                    &tx,
+                    ship.order_id,
+                    events::EVENT_TRACKING,
+                    events::ACTOR_CARRIER,
+                    serde_json::json!({
+                        "shipment_id": ship.id,
+                        "tracking_code": update.tracking_code,
+                        "from": current.as_str(),
+                        "status": update.status.as_str(),
+                    }),
+                )
+                .await?;
                 if ship.tracking_url.is_none() && update.public_url.is_some() {
                     shipment::Entity::update_many()
                         .col_expr(

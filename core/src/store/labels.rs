@@ -8,7 +8,7 @@
 //! good releases the stock it reserved, in the same transaction.
 
 use super::entities::{order, reservation, shipment, stock};
-use super::{now, Store};
+use super::{events, now, Store};
 use super::{SHIPMENT_BUYING, SHIPMENT_CREATED, SHIPMENT_LABEL_BOUGHT};
 use crate::{OrderStatus, TrackingStatus};
 use chrono::NaiveDate;
@@ -121,6 +121,18 @@ impl Store {
         }
         release_reservations(&tx, id).await?;
         if let Some(s) = shipment::Entity::find_by_id(id).one(&tx).await? {
+            events::record(
+                &tx,
+                s.order_id,
+                events::EVENT_VOIDED,
+                events::ACTOR_SYSTEM,
+                serde_json::json!({
+                    "shipment_id": id,
+                    "tracking_code": s.tracking_code,
+                    "carrier_said": carrier_said,
+                }),
+            )
+            .await?;
             hold_order_after_void(&tx, s.order_id).await?;
         }
         tx.commit().await?;
@@ -205,6 +217,7 @@ impl Store {
         tracking_code: &str,
         tracking_url: Option<&str>,
     ) -> Result<bool, DbErr> {
+        let tx = self.begin_write().await?;
         let res = shipment::Entity::update_many()
             .col_expr(shipment::Column::Status, Expr::value(SHIPMENT_LABEL_BOUGHT))
             .col_expr(
@@ -229,9 +242,29 @@ impl Store {
             .col_expr(shipment::Column::UpdatedAt, Expr::value(now()))
             .filter(shipment::Column::Id.eq(id))
             .filter(shipment::Column::Status.eq(SHIPMENT_CREATED))
-            .exec(&self.db)
+            .exec(&tx)
             .await?;
-        Ok(res.rows_affected == 1)
+        if res.rows_affected != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        events::record_for_shipment(
+            &tx,
+            id,
+            events::EVENT_LABEL_BOUGHT,
+            events::ACTOR_SYSTEM,
+            serde_json::json!({
+                "shipment_id": id,
+                "carrier_account": carrier_account,
+                "carrier": carrier,
+                "service": "manual",
+                "tracking_code": tracking_code,
+                "manual": true,
+            }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Shipments left `voiding` since before `before` (a crash between the

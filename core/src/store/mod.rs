@@ -4,7 +4,9 @@
 //! starts an IMMEDIATE transaction (no "database is locked" upgrade failures).
 
 pub mod entities;
+mod events;
 mod fulfillment;
+mod kpis;
 mod labels;
 mod orders;
 mod routing;
@@ -12,14 +14,25 @@ mod sync;
 mod webhooks;
 
 pub use entities::*;
+pub use events::{
+    check_note, NoteRefusal, TimelineEntry, ACTOR_CARRIER, ACTOR_CHANNEL, ACTOR_SYSTEM,
+    EVENT_EXCEPTION, EVENT_LABEL_BOUGHT, EVENT_NOTE, EVENT_RATE_CHOSEN, EVENT_ROUTED,
+    EVENT_STATUS_CHANGED, EVENT_SYNCED, EVENT_TRACKING, EVENT_TRACKING_PUSHED, EVENT_UPDATED,
+    EVENT_VOIDED, NOTE_AUTHOR_MAX_CHARS, NOTE_MAX_CHARS,
+};
 pub use fulfillment::{
     needs_channel_push, ChosenRate, FulfillmentCounts, LabelRecord, ShipmentView, TrackingOutcome,
     SHIPMENT_BUYING, SHIPMENT_CREATED, SHIPMENT_EXCEPTION, SHIPMENT_LABEL_BOUGHT,
 };
+pub use kpis::{
+    compute as compute_kpis, duration_stats, parse_time as parse_kpi_time, percentile, share,
+    sum_by_currency, summarize as summarize_kpis, DurationStats, KpiGroup, KpiQuery, KpiSet, Kpis,
+    OrderCounts, OrderFacts, Promise, Share, ShipmentFacts, DEFAULT_KPI_DAYS,
+};
 pub use labels::{
     RateQuoteRecord, VoidRefusal, SHIPMENT_CANCELLED, SHIPMENT_VOIDED, SHIPMENT_VOIDING,
 };
-pub use orders::{OrderFilter, StoredOrder, UpsertOutcome};
+pub use orders::{OrderCursor, OrderFilter, OrderPage, OrderSort, StoredOrder, UpsertOutcome};
 pub use routing::{RouteOutcome, NO_STOCK};
 pub use sync::{ChannelStatus, PageOutcome, PollFailure};
 

@@ -11,7 +11,7 @@
 //! any line is short, so a half-reserved warehouse leaves nothing behind.
 
 use super::entities::{order_line, reservation, shipment, stock, warehouse};
-use super::{now, Store};
+use super::{events, now, Store};
 use crate::OrderStatus;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
@@ -278,6 +278,17 @@ impl Store {
                     ..Default::default()
                 });
                 reservation::Entity::insert_many(rows).exec(&sp).await?;
+                events::record(
+                    &sp,
+                    order_id,
+                    events::EVENT_ROUTED,
+                    events::ACTOR_SYSTEM,
+                    serde_json::json!({
+                        "warehouse_id": w.id,
+                        "shipment_id": ship.last_insert_id,
+                    }),
+                )
+                .await?;
                 sp.commit().await?;
                 tx.commit().await?;
                 return Ok(RouteOutcome::Routed {

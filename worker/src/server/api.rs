@@ -3,13 +3,15 @@
 use super::ApiError;
 use crate::app::App;
 use crate::jobs_api::{self, JobFilter};
+use axum::body::{Body, Bytes};
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use orderhub_core::store::OrderFilter;
-use orderhub_core::OrderStatus;
+use futures::StreamExt;
+use orderhub_core::store::{NoteRefusal, OrderCursor, OrderFilter, OrderSort};
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -17,7 +19,10 @@ pub fn routes() -> Router<Arc<App>> {
     Router::new()
         .route("/api/channels", get(channels))
         .route("/api/orders", get(list_orders))
+        .route("/api/orders.csv", get(export_orders_csv))
         .route("/api/orders/{id}", get(show_order))
+        .route("/api/orders/{id}/timeline", get(order_timeline))
+        .route("/api/orders/{id}/notes", post(add_order_note))
         .route("/api/jobs", get(list_jobs))
         .route("/api/jobs/{id}", get(show_job))
         .route("/api/jobs/{id}/retry", post(retry_job))
@@ -85,28 +90,96 @@ async fn channels(
     Ok(Json(serde_json::json!({ "channels": list })))
 }
 
-#[derive(Deserialize)]
+/// The query of `GET /api/orders` and `GET /api/orders.csv`.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct OrdersQuery {
+    /// Only this channel's orders (the channel id).
     channel: Option<String>,
+    /// Only orders in this status.
+    #[param(inline, value_type = Option<super::openapi::OrderStatusName>)]
     status: Option<String>,
+    /// Only this payment status.
+    #[param(inline, value_type = Option<super::openapi::PaymentStatusName>)]
+    payment_status: Option<String>,
+    /// Only this fulfillment status.
+    #[param(inline, value_type = Option<super::openapi::FulfillmentStatusName>)]
+    fulfillment_status: Option<String>,
+    /// Placed at or after this time (RFC 3339, e.g. `2025-01-31T00:00:00Z`; escape a `+` offset as `%2B`).
+    #[param(format = DateTime)]
+    placed_from: Option<String>,
+    /// Placed strictly before this time (RFC 3339).
+    #[param(format = DateTime)]
+    placed_to: Option<String>,
+    /// Only orders with a shipment from this warehouse (the warehouse id).
+    warehouse: Option<String>,
+    /// Case-insensitive text in the order number, external id, customer name or
+    /// email, or a line's sku. `%`, `_` and `\` are literal characters.
+    q: Option<String>,
+    /// The order of the list; ties are broken by ascending id. Default `id`.
+    #[param(inline, value_type = Option<super::openapi::OrderSortName>)]
+    sort: Option<String>,
+    /// Continue after the page that returned this `next_cursor` (same sort).
+    cursor: Option<String>,
+    /// Orders with an id greater than this: the previous page's `next_after`
+    /// (older paging, `sort=id` only; prefer `cursor`).
     after: Option<i64>,
+    /// Page size: 100 by default, 1 to 1000. Not used by the CSV export.
     limit: Option<u64>,
 }
 
+fn bad_request(msg: impl Into<String>) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, msg.into())
+}
+
+impl OrdersQuery {
+    /// The store filter, or a 400 naming the bad parameter.
+    fn into_filter(self) -> Result<OrderFilter, ApiError> {
+        no_nul("cursor", self.cursor.as_deref())?;
+        let mut filter = crate::cli::OrderQuery {
+            channel: self.channel,
+            status: self.status,
+            payment_status: self.payment_status,
+            fulfillment_status: self.fulfillment_status,
+            placed_from: self.placed_from,
+            placed_to: self.placed_to,
+            warehouse: self.warehouse,
+            q: self.q,
+            sort: self.sort,
+        }
+        .to_filter()
+        .map_err(bad_request)?;
+        if let Some(c) = &self.cursor {
+            if self.after.is_some() {
+                return Err(bad_request("give either cursor or after, not both"));
+            }
+            filter.cursor = Some(OrderCursor::decode(c, filter.sort).map_err(bad_request)?);
+        }
+        if self.after.is_some() && filter.sort != OrderSort::Id {
+            return Err(bad_request("after pages by id only: use cursor with sort"));
+        }
+        filter.after_id = self.after;
+        filter.limit = match self.limit {
+            None => 100,
+            Some(l @ 1..=1000) => l,
+            Some(_) => return Err(bad_request("limit must be from 1 to 1000")),
+        };
+        Ok(filter)
+    }
+}
+
+type OrdersQueryResult = Result<Query<OrdersQuery>, axum::extract::rejection::QueryRejection>;
+
+/// Orders, filtered and sorted, a page at a time.
 #[utoipa::path(
     get,
     path = "/api/orders",
     tag = "ops",
     security(("bearer" = [])),
-    params(
-        ("channel" = Option<String>, Query, description = "Only this channel's orders (the channel id)"),
-        ("status" = inline(Option<super::openapi::OrderStatusName>), Query, description = "Only orders in this status"),
-        ("after" = Option<i64>, Query, description = "Orders with an id greater than this: the previous page's `next_after`"),
-        ("limit" = Option<u64>, Query, description = "Page size: 100 by default, at most 1000"),
-    ),
+    params(OrdersQuery),
     responses(
-        (status = 200, description = "A page of orders by ascending id", body = super::openapi::OrderList),
-        (status = 400, description = "Unknown status, a parameter of the wrong type, or NUL in a text parameter", body = super::openapi::ErrorBody),
+        (status = 200, description = "A page of orders in the requested order", body = super::openapi::OrderList),
+        (status = 400, description = "A bad parameter (named in the message): unknown status or sort, a time that is not RFC 3339, a garbage or foreign cursor, a limit out of range, a parameter of the wrong type, or NUL in a text parameter", body = super::openapi::ErrorBody),
         (status = 401, description = "Missing or wrong bearer token", body = super::openapi::ErrorBody),
         (status = 503, description = "The store is unavailable", body = super::openapi::ErrorBody),
     )
@@ -114,31 +187,18 @@ struct OrdersQuery {
 async fn list_orders(
     _: Authorized,
     State(app): State<Arc<App>>,
-    q: Result<Query<OrdersQuery>, axum::extract::rejection::QueryRejection>,
+    q: OrdersQueryResult,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let Query(q) = q.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
-    no_nul("channel", q.channel.as_deref())?;
-    let status = match q.status.as_deref() {
-        None => None,
-        Some(s) => Some(
-            s.parse::<OrderStatus>()
-                .map_err(|e| ApiError(StatusCode::BAD_REQUEST, e))?,
-        ),
+    let Query(q) = q.map_err(|e| bad_request(e.body_text()))?;
+    let filter = q.into_filter()?;
+    let page = app.store.order_page(&filter).await?;
+    let next_after = match (&page.next_cursor, filter.sort) {
+        (Some(c), OrderSort::Id) => Some(c.id),
+        _ => None,
     };
-    let filter = OrderFilter {
-        seller_id: None,
-        channel_id: q.channel,
-        status,
-        after_id: q.after,
-        limit: q.limit.unwrap_or(100).min(1000),
-    };
-    let rows = app.store.list_orders(&filter).await?;
-    let next = if rows.len() as u64 == filter.limit {
-        rows.last().map(|r| r.id)
-    } else {
-        None
-    };
-    let items: Vec<_> = rows
+    let next_cursor = page.next_cursor.as_ref().map(OrderCursor::encode);
+    let items: Vec<_> = page
+        .rows
         .into_iter()
         .map(|o| {
             serde_json::json!({
@@ -149,9 +209,63 @@ async fn list_orders(
             })
         })
         .collect();
-    Ok(Json(
-        serde_json::json!({ "orders": items, "next_after": next }),
-    ))
+    Ok(Json(serde_json::json!({
+        "items": items,
+        "orders": items,
+        "next_cursor": next_cursor,
+        "next_after": next_after,
+    })))
+}
+
+/// Every order the filters match, as CSV, in the requested order: a header
+/// row, then one row per order. Streamed; no page limit.
+#[utoipa::path(
+    get,
+    path = "/api/orders.csv",
+    tag = "ops",
+    security(("bearer" = [])),
+    params(OrdersQuery),
+    responses(
+        (status = 200, description = "Columns: id, channel, external_id, number, status, payment_status, fulfillment_status, placed_at, currency, total, customer_name, customer_email, ship_to_country, lines (how many), skus (`;`-joined). Text a spreadsheet would run as a formula is prefixed with `'`.", body = String, content_type = "text/csv"),
+        (status = 400, description = "A bad parameter (named in the message), as for `GET /api/orders`", body = super::openapi::ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token", body = super::openapi::ErrorBody),
+        (status = 503, description = "The store is unavailable", body = super::openapi::ErrorBody),
+    )
+)]
+async fn export_orders_csv(
+    _: Authorized,
+    State(app): State<Arc<App>>,
+    q: OrdersQueryResult,
+) -> Result<Response, ApiError> {
+    let Query(q) = q.map_err(|e| bad_request(e.body_text()))?;
+    let mut export = crate::cli::OrderCsv::new(q.into_filter()?);
+    // The first page before the answer: a store that is down is a 503,
+    // not a 200 cut short.
+    let first = export.next_chunk(&app.store).await?.unwrap_or_default();
+    let rest = futures::stream::try_unfold(export, move |mut export| {
+        let app = app.clone();
+        async move {
+            match export.next_chunk(&app.store).await {
+                Ok(chunk) => Ok(chunk.map(|c| (Bytes::from(c), export))),
+                Err(e) => {
+                    tracing::error!(error = %e, "orders CSV export cut short");
+                    Err(e)
+                }
+            }
+        }
+    });
+    let body = futures::stream::once(async move { Ok(Bytes::from(first)) }).chain(rest);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"orders.csv\"",
+            ),
+        ],
+        Body::from_stream(body),
+    )
+        .into_response())
 }
 
 #[utoipa::path(
@@ -161,7 +275,7 @@ async fn list_orders(
     security(("bearer" = [])),
     params(("id" = i64, Path, description = "The order's orderhub id")),
     responses(
-        (status = 200, description = "The order as stored, with its lines", body = super::openapi::StoredOrder),
+        (status = 200, description = "The order as stored, with its lines, its shipments and its timeline (oldest first)", body = super::openapi::StoredOrder),
         (status = 400, description = "The id is not an integer", body = super::openapi::ErrorBody),
         (status = 401, description = "Missing or wrong bearer token", body = super::openapi::ErrorBody),
         (status = 404, description = "No such order", body = super::openapi::ErrorBody),
@@ -180,9 +294,96 @@ async fn show_order(
     // The order with its shipments: warehouse, label, rate, tracking status
     // and timeline.
     let shipments = app.store.order_shipments(id).await?;
+    let timeline = app.store.order_timeline(id).await?;
     let mut body = serde_json::to_value(&order).unwrap_or_default();
     body["shipments"] = serde_json::to_value(&shipments).unwrap_or_default();
+    body["timeline"] = serde_json::to_value(&timeline).unwrap_or_default();
     Ok(Json(body))
+}
+
+/// Everything that happened to one order, oldest first: synced, updated,
+/// status changes, routing, rate and label, tracking pushed, the carrier's
+/// tracking steps, exceptions, voids, and staff notes.
+#[utoipa::path(
+    get,
+    path = "/api/orders/{id}/timeline",
+    tag = "ops",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "The order's orderhub id")),
+    responses(
+        (status = 200, description = "The order's timeline, oldest first", body = super::openapi::Timeline),
+        (status = 400, description = "The id is not an integer", body = super::openapi::ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token", body = super::openapi::ErrorBody),
+        (status = 404, description = "No such order", body = super::openapi::ErrorBody),
+        (status = 503, description = "The store is unavailable", body = super::openapi::ErrorBody),
+    )
+)]
+async fn order_timeline(
+    _: Authorized,
+    State(app): State<Arc<App>>,
+    id: Result<Path<i64>, axum::extract::rejection::PathRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Path(id) = id.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let timeline = app.store.order_timeline(id).await?;
+    // An order's timeline starts with its `synced` event, so an empty one is
+    // (nearly always) an unknown order: only then ask.
+    if timeline.is_empty() && app.store.get_order(id).await?.is_none() {
+        return Err(ApiError(StatusCode::NOT_FOUND, "no such order".into()));
+    }
+    Ok(Json(serde_json::json!({ "timeline": timeline })))
+}
+
+/// A staff note on an order (`POST /api/orders/{id}/notes`).
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct NoteRequest {
+    /// Who writes the note: 1 to 100 characters, no control characters.
+    /// Shown as the actor `staff:<author>`.
+    #[schema(example = "ana")]
+    pub author: String,
+    /// The note: 1 to 2000 characters, not blank, no NUL.
+    #[schema(example = "Customer called: leave the parcel with the neighbour.")]
+    pub text: String,
+}
+
+/// Leave an internal note on an order; it joins the order's timeline as a
+/// `note` by `staff:<author>`. Internal only: never sent to the channel.
+#[utoipa::path(
+    post,
+    path = "/api/orders/{id}/notes",
+    tag = "ops",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "The order's orderhub id")),
+    request_body = NoteRequest,
+    responses(
+        (status = 201, description = "The note as stored in the timeline", body = super::openapi::TimelineEvent),
+        (status = 400, description = "The id is not an integer, the body is not JSON, or the author or text is empty, too long or holds NUL", body = super::openapi::ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token", body = super::openapi::ErrorBody),
+        (status = 404, description = "No such order", body = super::openapi::ErrorBody),
+        (status = 413, description = "The body is larger than the server accepts"),
+        (status = 415, description = "The body is not `application/json`", body = super::openapi::ErrorBody),
+        (status = 422, description = "The JSON lacks `author` or `text`, or they are not strings", body = super::openapi::ErrorBody),
+        (status = 503, description = "The store is unavailable", body = super::openapi::ErrorBody),
+    )
+)]
+async fn add_order_note(
+    _: Authorized,
+    State(app): State<Arc<App>>,
+    id: Result<Path<i64>, axum::extract::rejection::PathRejection>,
+    body: Result<Json<NoteRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let Path(id) = id.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let Json(note) = body.map_err(|e| ApiError(e.status(), e.body_text()))?;
+    match app.store.add_note(id, &note.author, &note.text).await? {
+        Ok(entry) => {
+            tracing::info!(order_id = id, actor = %entry.actor, "note added to order");
+            Ok((
+                StatusCode::CREATED,
+                Json(serde_json::to_value(&entry).unwrap_or_default()),
+            ))
+        }
+        Err(NoteRefusal::Invalid(msg)) => Err(bad_request(msg)),
+        Err(NoteRefusal::NotFound) => Err(ApiError(StatusCode::NOT_FOUND, "no such order".into())),
+    }
 }
 
 #[derive(Deserialize)]

@@ -1,6 +1,8 @@
 //! The HTTP server: channel webhooks, the ops API and health.
 
 mod api;
+mod kpis;
+pub mod metrics;
 pub mod openapi;
 mod shipments;
 pub mod webhooks;
@@ -15,6 +17,7 @@ use std::sync::Arc;
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics::metrics))
         .route(
             "/webhooks/channels/{channel_id}",
             post(webhooks::channel_webhook),
@@ -24,6 +27,7 @@ pub fn router(app: Arc<App>) -> Router {
             post(webhooks::carrier_webhook),
         )
         .merge(api::routes())
+        .merge(kpis::routes())
         .merge(shipments::routes())
         .with_state(app)
 }

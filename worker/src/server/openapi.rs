@@ -14,6 +14,7 @@
 use super::api;
 use crate::jobs_api;
 use axum::Json;
+use orderhub_core::store::OrderSort;
 use orderhub_core::OrderStatus;
 use std::borrow::Cow;
 use std::sync::LazyLock;
@@ -33,16 +34,21 @@ use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
     ),
     paths(
         healthz,
+        super::metrics::metrics,
         channel_webhook,
         carrier_webhook,
         document,
         api::channels,
         api::list_orders,
+        api::export_orders_csv,
         api::show_order,
+        api::order_timeline,
+        api::add_order_note,
         api::list_jobs,
         api::show_job,
         api::retry_job,
         api::cancel_job,
+        super::kpis::kpis,
         super::shipments::buy_labels,
         super::shipments::labels_pdf,
         super::shipments::void_label,
@@ -221,12 +227,20 @@ pub struct ChannelStatus {
     pub lease_owner: Option<String>,
 }
 
-/// `GET /api/orders`: a page of orders by ascending id.
+/// `GET /api/orders`: a page of orders in the requested order.
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct OrderList {
+    /// The page.
+    pub items: Vec<OrderSummary>,
+    /// The same page, under its older name.
     pub orders: Vec<OrderSummary>,
-    /// Pass as `after` for the next page; null on the last page.
+    /// Pass as `cursor` (with the same sort and filters) for the next page;
+    /// null on the last page. Opaque: a URL-safe string.
+    #[schema(required = true)]
+    pub next_cursor: Option<String>,
+    /// With `sort=id`: pass as `after` for the next page (older paging); null
+    /// on the last page and for the other sorts.
     #[schema(required = true)]
     pub next_after: Option<i64>,
 }
@@ -275,6 +289,76 @@ impl ToSchema for OrderStatusName {
     }
 }
 
+/// A payment status of the order model (orderhub-core's `PaymentStatus`).
+pub struct PaymentStatusName;
+
+impl PartialSchema for PaymentStatusName {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some([
+                "pending",
+                "authorized",
+                "paid",
+                "partially_paid",
+                "partially_refunded",
+                "refunded",
+                "voided",
+                "unknown",
+            ]))
+            .into()
+    }
+}
+
+impl ToSchema for PaymentStatusName {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("PaymentStatus")
+    }
+}
+
+/// A fulfillment status of the order model (orderhub-core's `FulfillmentStatus`).
+pub struct FulfillmentStatusName;
+
+impl PartialSchema for FulfillmentStatusName {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some([
+                "unfulfilled",
+                "partially_fulfilled",
+                "fulfilled",
+                "restocked",
+                "unknown",
+            ]))
+            .into()
+    }
+}
+
+impl ToSchema for FulfillmentStatusName {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("FulfillmentStatus")
+    }
+}
+
+/// The order of an order list (orderhub-core's `OrderSort`).
+pub struct OrderSortName;
+
+impl PartialSchema for OrderSortName {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(OrderSort::ALL.map(OrderSort::as_str)))
+            .default(Some(serde_json::json!("id")))
+            .into()
+    }
+}
+
+impl ToSchema for OrderSortName {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("OrderSort")
+    }
+}
+
 /// An order as stored (orderhub-core's `StoredOrder`): lines, money as exact
 /// decimal strings, UTC times. Described as an open object because its shape
 /// follows the core model as it grows.
@@ -290,13 +374,51 @@ impl PartialSchema for StoredOrder {
                  `shipments`: each with its warehouse, status (created, buying, \
                  label_bought, exception), carrier, service, rate, label URL, tracking \
                  code, URL and status, what was pushed to the channel, and `events`, the \
-                 tracking timeline.",
+                 tracking timeline; and `timeline`: the order's events, oldest first, \
+                 each as `GET /api/orders/{id}/timeline` describes (`TimelineEvent`).",
             ))
             .into()
     }
 }
 
 impl ToSchema for StoredOrder {}
+
+/// `GET /api/orders/{id}/timeline`: the order's events, oldest first.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct Timeline {
+    pub timeline: Vec<TimelineEvent>,
+}
+
+/// One step of an order's timeline (append-only).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct TimelineEvent {
+    pub id: i64,
+    /// When it happened (UTC, RFC 3339).
+    #[schema(format = DateTime)]
+    pub at: String,
+    /// What happened: `synced`, `updated`, `status_changed`, `routed`,
+    /// `rate_chosen`, `label_bought`, `tracking_pushed`, `tracking_event`,
+    /// `exception`, `voided` or `note`.
+    #[schema(example = "label_bought")]
+    pub kind: String,
+    /// Who did it: `system`, `channel`, `carrier` or `staff:<name>`.
+    #[schema(example = "system")]
+    pub actor: String,
+    /// For a `note`, its text (a string). Otherwise an object, by kind:
+    /// `synced` {channel_id, external_id, number, status, channel_updated_at};
+    /// `updated` {channel_status, payment_status, fulfillment_status, total,
+    /// channel_updated_at}; `status_changed` {from, to, reason};
+    /// `routed` {warehouse_id, shipment_id}; `rate_chosen` {shipment_id,
+    /// carrier_account, carrier, service, amount, currency}; `label_bought`
+    /// {shipment_id, carrier, service, tracking_code, amount, currency} (a
+    /// label recorded by hand: carrier_account and `manual: true` instead of
+    /// the rate); `tracking_pushed` {shipment_id}; `tracking_event`
+    /// {shipment_id, tracking_code, from, status}; `exception` {shipment_id,
+    /// reason}; `voided` {shipment_id, tracking_code, carrier_said}.
+    pub detail: serde_json::Value,
+}
 
 /// A job status as apalis writes it.
 pub struct JobStatusName;
@@ -357,4 +479,93 @@ pub struct JobAction {
     pub id: String,
     /// `retried` or `cancelled`.
     pub status: String,
+}
+
+/// `GET /api/kpis`: the range and filters, the KPIs of every matching order,
+/// and the same per channel and per warehouse (sorted by id).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct KpiReport {
+    /// Orders placed at or after this time.
+    #[schema(format = DateTime)]
+    pub from: String,
+    /// Orders placed strictly before this time.
+    #[schema(format = DateTime)]
+    pub to: String,
+    /// The channel filter, if any.
+    #[schema(required = true)]
+    pub channel: Option<String>,
+    /// The warehouse filter, if any.
+    #[schema(required = true)]
+    pub warehouse: Option<String>,
+    pub orders: KpiOrderCounts,
+    /// Placed → first label bought, per order with a label.
+    pub placed_to_label: KpiDurations,
+    /// Placed → delivered (the first `delivered` tracking event of its last
+    /// shipment), per delivered order.
+    pub placed_to_delivered: KpiDurations,
+    /// Of delivered orders, those delivered (UTC date) on or before the
+    /// promised date.
+    pub on_time_rate: KpiShare,
+    /// Of routed orders, those never in `exception` (order or shipment).
+    /// Returns for a wrong item are not modelled yet.
+    pub accuracy: KpiShare,
+    /// Of routed orders, those with exactly one shipment (shipped complete
+    /// from the first warehouse; routing never splits today).
+    pub fill_rate: KpiShare,
+    /// Currency (ISO 4217) → the exact sum of bought labels' rates, as a
+    /// decimal string (voided labels included).
+    #[schema(example = json!({"USD": "42.10"}))]
+    pub labels_cost: std::collections::BTreeMap<String, String>,
+    pub by_channel: Vec<KpiGroup>,
+    /// Orders with a shipment from the warehouse; label, delivery, cost and
+    /// shipment exceptions count that warehouse's shipments only.
+    pub by_warehouse: Vec<KpiGroup>,
+}
+
+/// The KPIs of one channel or one warehouse.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct KpiGroup {
+    /// The channel id or the warehouse id.
+    pub id: String,
+    pub orders: KpiOrderCounts,
+    pub placed_to_label: KpiDurations,
+    pub placed_to_delivered: KpiDurations,
+    pub on_time_rate: KpiShare,
+    pub accuracy: KpiShare,
+    pub fill_rate: KpiShare,
+    #[schema(example = json!({"USD": "42.10"}))]
+    pub labels_cost: std::collections::BTreeMap<String, String>,
+}
+
+/// Orders placed in the range.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct KpiOrderCounts {
+    pub total: u64,
+    /// Order status → count; every status is listed, zeros included.
+    pub by_status: std::collections::BTreeMap<String, u64>,
+}
+
+/// Durations in whole seconds; median and p90 are nearest-rank percentiles
+/// (always an observed duration), null when `count` is 0.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct KpiDurations {
+    pub count: u64,
+    #[schema(required = true)]
+    pub median_secs: Option<i64>,
+    #[schema(required = true)]
+    pub p90_secs: Option<i64>,
+}
+
+/// `matching` of `count`; `rate` = matching / count, null when `count` is 0.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct KpiShare {
+    #[schema(required = true)]
+    pub rate: Option<f64>,
+    pub matching: u64,
+    pub count: u64,
 }

@@ -61,7 +61,34 @@ async fn verify_and_store(
     Ok(inbox_id.map(|id| (id, verified)))
 }
 
+/// `/metrics`: count a delivery by the answer it got.
+fn counted(source: &'static str, known_id: Option<&str>, answer: WebhookAnswer) -> WebhookAnswer {
+    let result = match &answer {
+        Ok((_, Json(v))) if v["status"] == "duplicate" => "duplicate",
+        Ok(_) => "accepted",
+        Err(ApiError(StatusCode::NOT_FOUND, _)) => "unknown",
+        Err(ApiError(status, _)) if status.is_server_error() => "error",
+        Err(_) => "rejected",
+    };
+    super::metrics::count_webhook(source, known_id, result);
+    answer
+}
+
 pub async fn channel_webhook(
+    State(app): State<Arc<App>>,
+    Path(channel_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> WebhookAnswer {
+    let known = app
+        .channels
+        .contains_key(&channel_id)
+        .then(|| channel_id.clone());
+    let answer = receive_channel_webhook(State(app), Path(channel_id), headers, body).await;
+    counted("channel", known.as_deref(), answer)
+}
+
+async fn receive_channel_webhook(
     State(app): State<Arc<App>>,
     Path(channel_id): Path<String>,
     headers: HeaderMap,
@@ -173,6 +200,22 @@ pub async fn sweep_unapplied(app: &App, grace: chrono::Duration) -> Result<usize
 /// in the inbox, deduplicated by the carrier's event id, before the 200; then
 /// ApplyTrackingEvent does the rest. A replay is acknowledged and ignored.
 pub async fn carrier_webhook(
+    State(app): State<Arc<App>>,
+    Path(carrier_id): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> WebhookAnswer {
+    let known = app
+        .carriers
+        .contains_key(&carrier_id)
+        .then(|| carrier_id.clone());
+    let answer =
+        receive_carrier_webhook(State(app), Path(carrier_id), RawQuery(query), headers, body).await;
+    counted("carrier", known.as_deref(), answer)
+}
+
+async fn receive_carrier_webhook(
     State(app): State<Arc<App>>,
     Path(carrier_id): Path<String>,
     RawQuery(query): RawQuery,
