@@ -403,6 +403,48 @@ pub async fn run(orders: u32, database: Option<String>) -> anyhow::Result<ExitCo
     for (label, value) in rows {
         println!("  {label:<26} {value:>10}");
     }
+    // The KPIs ops would see for these orders (`GET /api/kpis`); placed times
+    // are the sandboxes' generated ones, so durations run from those.
+    let range = orderhub_core::store::KpiQuery {
+        from: chrono::Utc::now() - chrono::Duration::days(365),
+        to: chrono::Utc::now() + chrono::Duration::minutes(1),
+        channel: None,
+        warehouse: None,
+    };
+    if let Ok(k) = app.store.kpis(&range, &app.settings.shipping).await {
+        let secs = |s: Option<i64>| match s {
+            None => "-".to_string(),
+            Some(s) if s < 3600 => format!("{s} s"),
+            Some(s) => format!("{:.1} h", s as f64 / 3600.0),
+        };
+        let share = |s: &orderhub_core::store::Share| {
+            s.rate.map_or("-".to_string(), |r| {
+                format!("{:.1} % of {}", r * 100.0, s.count)
+            })
+        };
+        let cost = k
+            .labels_cost
+            .iter()
+            .map(|(c, a)| format!("{a} {c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        println!("  KPIs (GET /api/kpis)");
+        println!(
+            "  {:<26} {:>10} median, {} p90",
+            "placed → label",
+            secs(k.placed_to_label.median_secs),
+            secs(k.placed_to_label.p90_secs)
+        );
+        println!(
+            "  {:<26} {:>10} median, {} p90",
+            "placed → delivered",
+            secs(k.placed_to_delivered.median_secs),
+            secs(k.placed_to_delivered.p90_secs)
+        );
+        println!("  {:<26} {:>10}", "on time", share(&k.on_time_rate));
+        println!("  {:<26} {:>10}", "accuracy", share(&k.accuracy));
+        println!("  {:<26} {:>10}", "labels cost", cost);
+    }
     let _ = std::fs::remove_dir_all(&dir);
     let ok = p.synced >= orders as u64
         && p.delivered_orders + p.exceptions >= p.synced
