@@ -671,30 +671,25 @@ async fn labels(app: &crate::app::App, cmd: LabelsCommand) -> anyhow::Result<Exi
                 ExitCode::SUCCESS
             })
         }
-        LabelsCommand::Void { shipment_id } => {
-            if let Err(refusal) = app.store.begin_void(shipment_id).await? {
+        LabelsCommand::Void { shipment_id } => match labels::void_now(app, shipment_id).await? {
+            Err(refusal) => {
                 eprintln!("error: shipment {shipment_id}: {refusal}");
-                return Ok(ExitCode::from(1));
+                Ok(ExitCode::from(1))
             }
-            match crate::jobs::void_once(app, shipment_id).await {
-                Ok(status) => {
-                    println!("shipment {shipment_id}: {status:?}");
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(crate::jobs::StepError::Permanent(reason)) => {
-                    app.store.void_refused(shipment_id, &reason).await?;
-                    eprintln!("error: the carrier refused: {reason}");
-                    Ok(ExitCode::from(1))
-                }
-                Err(e) => {
-                    // Left `voiding`: a running worker's sweep asks again.
-                    eprintln!(
-                        "error: the carrier could not be asked now ({e}); the worker retries"
-                    );
-                    Ok(ExitCode::from(1))
-                }
+            Ok(labels::VoidNow::Answered(orderhub_connectors::VoidStatus::Rejected(reason))) => {
+                eprintln!("error: the carrier refused: {reason}");
+                Ok(ExitCode::from(1))
             }
-        }
+            Ok(labels::VoidNow::Answered(status)) => {
+                println!("shipment {shipment_id}: {status:?}");
+                Ok(ExitCode::SUCCESS)
+            }
+            Ok(labels::VoidNow::Pending(e)) => {
+                // Left `voiding`: a running worker's sweep asks again.
+                eprintln!("error: the carrier could not be asked now ({e}); the worker retries");
+                Ok(ExitCode::from(1))
+            }
+        },
     }
 }
 

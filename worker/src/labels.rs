@@ -196,3 +196,35 @@ async fn fetch(http: &reqwest::Client, url: &str) -> anyhow::Result<Vec<u8>> {
     anyhow::ensure!(r.status().is_success(), "status {}", r.status().as_u16());
     Ok(r.bytes().await?.to_vec())
 }
+
+/// What asking for a void right now came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VoidNow {
+    /// The carrier answered (voided, submitted, or rejected with a reason).
+    Answered(orderhub_connectors::VoidStatus),
+    /// The carrier could not be asked now; the shipment stays `voiding` and
+    /// the VoidLabel job (or the sweep) asks again.
+    Pending(String),
+}
+
+/// Void a shipment's label now, for the API and the CLI: the guarded
+/// `label_bought → voiding`, the carrier's refund call, and what it said
+/// recorded. A permanent failure counts as the carrier's rejection.
+pub async fn void_now(
+    app: &App,
+    shipment_id: i64,
+) -> Result<Result<VoidNow, orderhub_core::store::VoidRefusal>, sea_orm::DbErr> {
+    use orderhub_connectors::VoidStatus;
+    if let Err(refusal) = app.store.begin_void(shipment_id).await? {
+        return Ok(Err(refusal));
+    }
+    Ok(Ok(match crate::jobs::void_once(app, shipment_id).await {
+        // `None`: another run finished the void meanwhile.
+        Ok(status) => VoidNow::Answered(status.unwrap_or(VoidStatus::Voided)),
+        Err(StepError::Permanent(reason)) => {
+            app.store.void_refused(shipment_id, &reason).await?;
+            VoidNow::Answered(VoidStatus::Rejected(reason))
+        }
+        Err(e) => VoidNow::Pending(e.to_string()),
+    }))
+}

@@ -3,7 +3,7 @@
 use super::api::Authorized;
 use super::ApiError;
 use crate::app::App;
-use crate::labels::{self, BatchReport, BatchRequest};
+use crate::labels::{self, BatchReport, BatchRequest, VoidNow};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -172,28 +172,27 @@ pub async fn void_label(
     State(app): State<Arc<App>>,
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
-    match app.store.begin_void(id).await? {
-        Ok(()) => {}
-        Err(VoidRefusal::NotFound) => {
-            return Err(ApiError(StatusCode::NOT_FOUND, "no such shipment".into()))
-        }
-        Err(refusal) => return Err(ApiError(StatusCode::CONFLICT, refusal.to_string())),
-    }
     let answer = |status: &str, detail: Option<String>| VoidAnswer {
         shipment_id: id,
         status: status.into(),
         detail,
     };
     use orderhub_connectors::VoidStatus;
-    match crate::jobs::void_once(&app, id).await {
-        Ok(Some(VoidStatus::Voided)) | Ok(None) => Ok(Json(answer("voided", None)).into_response()),
-        Ok(Some(VoidStatus::Submitted)) => Ok(Json(answer("void requested", None)).into_response()),
-        Ok(Some(VoidStatus::Rejected(r))) => Ok(Json(answer("rejected", Some(r))).into_response()),
-        Err(crate::jobs::StepError::Permanent(reason)) => {
-            app.store.void_refused(id, &reason).await?;
-            Ok(Json(answer("rejected", Some(reason))).into_response())
+    match labels::void_now(&app, id).await? {
+        Err(VoidRefusal::NotFound) => {
+            Err(ApiError(StatusCode::NOT_FOUND, "no such shipment".into()))
         }
-        Err(e) => {
+        Err(refusal) => Err(ApiError(StatusCode::CONFLICT, refusal.to_string())),
+        Ok(VoidNow::Answered(VoidStatus::Voided)) => {
+            Ok(Json(answer("voided", None)).into_response())
+        }
+        Ok(VoidNow::Answered(VoidStatus::Submitted)) => {
+            Ok(Json(answer("void requested", None)).into_response())
+        }
+        Ok(VoidNow::Answered(VoidStatus::Rejected(r))) => {
+            Ok(Json(answer("rejected", Some(r))).into_response())
+        }
+        Ok(VoidNow::Pending(e)) => {
             // Still `voiding`: the job (and the sweep) keep asking.
             if let Err(qe) = app
                 .queue
@@ -203,11 +202,7 @@ pub async fn void_label(
             {
                 tracing::warn!(shipment_id = id, error = %qe, "enqueue failed; the sweep will retry the void");
             }
-            Ok((
-                StatusCode::ACCEPTED,
-                Json(answer("void pending", Some(e.to_string()))),
-            )
-                .into_response())
+            Ok((StatusCode::ACCEPTED, Json(answer("void pending", Some(e)))).into_response())
         }
     }
 }
