@@ -151,7 +151,18 @@ impl Store {
         let tx = self.begin_write().await?;
         let mut out = PageOutcome::default();
         let mut newest: Option<i64> = None;
-        for item in items {
+        // Orders in one fixed order (by external id), whatever order the page
+        // came in: concurrent writers of overlapping pages then take the
+        // orders' row locks in the same order and wait instead of deadlocking
+        // (PostgreSQL 40P01).
+        let mut ordered: Vec<&Result<Order, Quarantined>> = items.iter().collect();
+        ordered.sort_by(|a, b| match (a, b) {
+            (Ok(a), Ok(b)) => a.external_id.cmp(&b.external_id),
+            (Ok(_), Err(_)) => std::cmp::Ordering::Less,
+            (Err(_), Ok(_)) => std::cmp::Ordering::Greater,
+            (Err(_), Err(_)) => std::cmp::Ordering::Equal,
+        });
+        for item in ordered {
             match item {
                 Ok(o) => {
                     match upsert_order(&tx, seller_id, channel_id, o).await? {
