@@ -23,6 +23,62 @@ pub struct Settings {
     pub carriers: Vec<CarrierSettings>,
     #[serde(default)]
     pub shipping: ShippingSettings,
+    #[serde(default)]
+    pub routing: RoutingSettings,
+}
+
+/// How orders are routed to warehouses (`[routing]`): the tie-breakers in
+/// order, whether an order may be split, and what happens to units no
+/// warehouse has. See `crate::routing_rules`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RoutingSettings {
+    /// `fewest_shipments`, `closest`, `priority`, `most_stock`, in order.
+    pub rules: Vec<String>,
+    /// Split an order over warehouses when no single one can fill it.
+    pub allow_split: bool,
+    /// `none` (the order goes to exception) or `allow` (units backordered).
+    pub backorder: String,
+}
+
+impl Default for RoutingSettings {
+    fn default() -> Self {
+        Self {
+            rules: crate::routing_rules::Rule::ALL
+                .iter()
+                .map(|r| r.as_str().to_string())
+                .collect(),
+            allow_split: false,
+            backorder: "none".into(),
+        }
+    }
+}
+
+impl RoutingSettings {
+    /// The planner's config; unknown names (reported by validation) are skipped.
+    pub fn to_config(&self) -> crate::routing_rules::RoutingConfig {
+        crate::routing_rules::RoutingConfig {
+            rules: self.rules.iter().filter_map(|r| r.parse().ok()).collect(),
+            allow_split: self.allow_split,
+            backorder: self.backorder.parse().unwrap_or_default(),
+        }
+    }
+
+    fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        let mut seen = BTreeSet::new();
+        for r in &self.rules {
+            if let Err(e) = r.parse::<crate::routing_rules::Rule>() {
+                problems.push(format!("routing.rules: {e}"));
+            } else if !seen.insert(r.trim()) {
+                problems.push(format!("routing.rules: `{r}` is listed twice"));
+            }
+        }
+        if let Err(e) = self.backorder.parse::<crate::routing_rules::Backorder>() {
+            problems.push(format!("routing.backorder: {e}"));
+        }
+        problems
+    }
 }
 
 /// A carrier account labels are bought through (`[[carriers]]`).
@@ -281,6 +337,28 @@ pub struct WarehouseSettings {
     /// Initial stock per sku, applied where the hub has no count yet.
     #[serde(default)]
     pub stock: BTreeMap<String, i64>,
+    /// Closed warehouses are skipped by routing.
+    #[serde(default = "default_true")]
+    pub open: bool,
+    /// Destination countries (ISO 3166-1 alpha-2) it ships to; empty: all.
+    #[serde(default)]
+    pub ships_to: Vec<String>,
+    /// Channel ids whose orders it ships; empty: all.
+    #[serde(default)]
+    pub channels: Vec<String>,
+    /// Where it is, for the `closest` routing rule (degrees).
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+    /// Units per sku routing never reserves (kept back from every channel).
+    #[serde(default)]
+    pub safety_stock: BTreeMap<String, i64>,
+    /// Safety stock of skus not in `safety_stock`.
+    #[serde(default)]
+    pub default_safety_stock: i64,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -550,6 +628,39 @@ impl Settings {
                     problems.push(format!("{at}: stock of `{sku}` is negative"));
                 }
             }
+            for c in &w.ships_to {
+                if c.len() != 2 || !c.bytes().all(|b| b.is_ascii_uppercase()) {
+                    problems.push(format!(
+                        "{at}: ships_to `{c}` is not an ISO 3166-1 alpha-2 code"
+                    ));
+                }
+            }
+            for ch in &w.channels {
+                if !seen.contains(ch) {
+                    problems.push(format!(
+                        "{at}: channels `{ch}` is not a configured [[channels]] id"
+                    ));
+                }
+            }
+            match (w.lat, w.lon) {
+                (None, None) => {}
+                (Some(lat), Some(lon)) => {
+                    if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) {
+                        problems.push(format!(
+                            "{at}: lat/lon {lat}, {lon} out of range (-90..90, -180..180)"
+                        ));
+                    }
+                }
+                _ => problems.push(format!("{at}: give both lat and lon or neither")),
+            }
+            for (sku, q) in &w.safety_stock {
+                if *q < 0 {
+                    problems.push(format!("{at}: safety_stock of `{sku}` is negative"));
+                }
+            }
+            if w.default_safety_stock < 0 {
+                problems.push(format!("{at}: default_safety_stock is negative"));
+            }
         }
         let b = &self.shipping.default_box;
         if [b.length_in, b.width_in, b.height_in]
@@ -559,6 +670,7 @@ impl Settings {
             problems.push("shipping.box: every dimension must be above 0".into());
         }
         problems.extend(self.shipping.problems());
+        problems.extend(self.routing.problems());
         for w in &self.warehouses {
             if let Some(f) = &w.label_format {
                 if !matches!(f.to_ascii_lowercase().as_str(), "pdf" | "png" | "zpl") {
@@ -651,6 +763,7 @@ mod tests {
             warehouses: vec![],
             carriers: vec![],
             shipping: Default::default(),
+            routing: Default::default(),
             channels: vec![
                 channel("a", "shopify", "https://a.example"),
                 channel("a", "amazin", "https://b.example"),
@@ -681,12 +794,58 @@ mod tests {
             warehouses: vec![],
             carriers: vec![],
             shipping: Default::default(),
+            routing: Default::default(),
             channels: vec![c],
         };
         let got = s
             .validate(&Kinds, &|v| Some(format!("value-of-{v}")))
             .unwrap();
         assert_eq!(got["a"]["access_token"], "value-of-TOKEN_VAR");
+    }
+
+    #[test]
+    fn routing_and_warehouse_routing_problems_are_listed() {
+        let routing = RoutingSettings {
+            rules: vec!["closest".into(), "nearest".into(), "closest".into()],
+            allow_split: true,
+            backorder: "sometimes".into(),
+        };
+        let p = routing.problems().join("\n");
+        for want in [
+            "`nearest` is not fewest_shipments",
+            "`closest` is listed twice",
+            "routing.backorder: `sometimes`",
+        ] {
+            assert!(p.contains(want), "{want} missing from:\n{p}");
+        }
+        assert!(RoutingSettings::default().problems().is_empty());
+        assert_eq!(
+            RoutingSettings::default().to_config(),
+            crate::routing_rules::RoutingConfig::default()
+        );
+        let wh = serde_json::json!({
+            "id": "w", "seller": "acme", "ships_to": ["us"], "channels": ["nope"],
+            "lat": 95.0, "safety_stock": {"A": -1}, "default_safety_stock": -2,
+        });
+        let parsed: WarehouseSettings = serde_json::from_value(wh.clone()).unwrap();
+        assert!(parsed.open, "open by default");
+        let s: Settings = serde_json::from_value(serde_json::json!({
+            "database": { "url": "sqlite::memory:" },
+            "warehouses": [wh],
+            "routing": { "rules": routing.rules, "backorder": routing.backorder },
+        }))
+        .unwrap();
+        let all = s.validate(&Kinds, &|_| None).unwrap_err().join("\n");
+        for want in [
+            "ships_to `us` is not an ISO",
+            "channels `nope` is not a configured",
+            "give both lat and lon",
+            "safety_stock of `A` is negative",
+            "default_safety_stock is negative",
+            "routing.rules",
+        ] {
+            assert!(all.contains(want), "{want} missing from:\n{all}");
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod config;
 pub mod order;
 pub mod packing;
 pub mod rate_choice;
+pub mod routing_rules;
 pub mod store;
 pub mod tracking;
 

@@ -9,6 +9,7 @@ mod m20261125_000003_fulfillment;
 mod m20261125_000004_channel_state;
 mod m20261125_000005_carriers;
 mod m20261125_000006_order_events;
+mod m20261201_000008_routing;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000004_channel_state::Migration),
             Box::new(m20261125_000005_carriers::Migration),
             Box::new(m20261125_000006_order_events::Migration),
+            Box::new(m20261201_000008_routing::Migration),
         ]
     }
 }

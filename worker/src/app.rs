@@ -114,6 +114,21 @@ impl App {
             for (sku, q) in &w.stock {
                 store.seed_stock(&w.id, sku, *q).await?;
             }
+            store
+                .set_warehouse_routing(
+                    &w.id,
+                    &orderhub_core::store::WarehouseRouting {
+                        open: w.open,
+                        ships_to: w.ships_to.clone(),
+                        channels: w.channels.clone(),
+                        lat: w.lat,
+                        lon: w.lon,
+                    },
+                )
+                .await?;
+            store
+                .set_safety_stock(&w.id, w.default_safety_stock, &w.safety_stock)
+                .await?;
         }
         let api_token = std::env::var(&settings.server.api_token_env)
             .ok()

@@ -201,7 +201,7 @@ pub mod webhook_inbox {
 pub mod warehouse {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
     #[sea_orm(table_name = "warehouses")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
@@ -216,6 +216,19 @@ pub mod warehouse {
         pub address: Option<String>,
         /// JSON list of carrier account ids this warehouse ships with.
         pub carriers: String,
+        /// Routing skips a closed warehouse.
+        pub open: bool,
+        /// JSON list of destination countries it ships to; `[]`: all.
+        #[sea_orm(column_type = "Text")]
+        pub ships_to: String,
+        /// JSON list of channel ids it ships for; `[]`: all.
+        #[sea_orm(column_type = "Text")]
+        pub channels: String,
+        /// Where it is (degrees), for the `closest` routing rule.
+        pub lat: Option<f64>,
+        pub lon: Option<f64>,
+        /// Safety stock of a sku whose `stock.safety` is NULL.
+        pub default_safety: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -236,6 +249,8 @@ pub mod stock {
         pub sku: String,
         pub on_hand: i64,
         pub reserved: i64,
+        /// Units routing never reserves; NULL: the warehouse's `default_safety`.
+        pub safety: Option<i64>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -33,7 +33,7 @@ pub use labels::{
     RateQuoteRecord, VoidRefusal, SHIPMENT_CANCELLED, SHIPMENT_VOIDED, SHIPMENT_VOIDING,
 };
 pub use orders::{OrderCursor, OrderFilter, OrderPage, OrderSort, StoredOrder, UpsertOutcome};
-pub use routing::{RouteOutcome, NO_STOCK};
+pub use routing::{RouteOutcome, RoutedShipment, WarehouseRouting, EVENT_BACKORDERED, NO_STOCK};
 pub use sync::{ChannelStatus, PageOutcome, PollFailure};
 
 use sea_orm::sqlx;

@@ -1,30 +1,54 @@
-//! RouteOrder's store side: pick the highest-priority warehouse that has every
-//! line in stock, reserve that stock and create the shipment, in one
+//! RouteOrder's store side: read the candidate warehouses' stock, let the
+//! seller's rule chain (`crate::routing_rules`) decide which warehouse(s) ship
+//! what, reserve that stock and create one shipment per warehouse, in one
 //! transaction (invariant 3: concurrent routing never reserves more than on
-//! hand).
+//! hand, and never dips into safety stock).
 //!
 //! Why it holds: the order is first claimed with a guarded
-//! `awaiting → processing` update, so one router per order; each line is then
-//! reserved with `UPDATE stock SET reserved = reserved + q WHERE … AND
-//! on_hand - reserved >= q`, which the database re-checks under the row lock.
-//! A warehouse's reservations happen inside a savepoint that is rolled back if
-//! any line is short, so a half-reserved warehouse leaves nothing behind.
+//! `awaiting → processing` update, so one router per order; each planned
+//! (warehouse, sku) is then reserved with `UPDATE stock SET reserved =
+//! reserved + q WHERE … AND on_hand - reserved - safety >= q`, which the
+//! database re-checks under the row lock. The plan's reservations happen in
+//! one savepoint, in (warehouse, sku) order so two routers never lock rows in
+//! opposite orders; if any guarded update finds the stock gone (a concurrent
+//! router took it after we read it), the savepoint is rolled back and the plan
+//! recomputed from fresh counts, a few times.
 
-use super::entities::{order_line, reservation, shipment, stock, warehouse};
+use super::entities::{order, order_event, order_line, reservation, shipment, stock, warehouse};
 use super::{events, now, Store};
+use crate::routing_rules::{self, Candidate, Coords, Destination, OrderInput, Plan, RoutingConfig};
 use crate::OrderStatus;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait,
 };
 use std::collections::BTreeMap;
 
+/// A shipment routing created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoutedShipment {
+    pub shipment_id: i64,
+    pub warehouse_id: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RouteOutcome {
+    /// One warehouse ships the whole order.
     Routed {
         shipment_id: i64,
         warehouse_id: String,
     },
+    /// Split over several warehouses (one shipment each), and/or some units
+    /// backordered (`backorder = "allow"`).
+    Shipments {
+        shipments: Vec<RoutedShipment>,
+        /// Units per sku no warehouse ships.
+        backordered: BTreeMap<String, i64>,
+    },
+    /// Nothing in stock anywhere and `backorder = "allow"`: the order stays
+    /// awaiting (the scheduler's sweep routes it again later).
+    Backordered { lines: BTreeMap<String, i64> },
     /// The order was not awaiting routing (already routed, cancelled, ...).
     NotAwaiting,
     /// No warehouse can fill every line: the order is now `exception`.
@@ -32,6 +56,50 @@ pub enum RouteOutcome {
     /// The seller has no warehouse configured: the order stays awaiting.
     NoWarehouses,
 }
+
+impl RouteOutcome {
+    /// The shipments this routing created (each wants a label).
+    pub fn shipment_ids(&self) -> Vec<i64> {
+        match self {
+            RouteOutcome::Routed { shipment_id, .. } => vec![*shipment_id],
+            RouteOutcome::Shipments { shipments, .. } => {
+                shipments.iter().map(|s| s.shipment_id).collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// A warehouse's routing settings (config is the source of truth).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WarehouseRouting {
+    pub open: bool,
+    /// Countries it ships to; empty: all.
+    pub ships_to: Vec<String>,
+    /// Channel ids it ships for; empty: all.
+    pub channels: Vec<String>,
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+}
+
+impl Default for WarehouseRouting {
+    fn default() -> Self {
+        Self {
+            open: true,
+            ships_to: Vec::new(),
+            channels: Vec::new(),
+            lat: None,
+            lon: None,
+        }
+    }
+}
+
+/// Timeline event: nothing could be shipped yet, units wait for stock.
+pub const EVENT_BACKORDERED: &str = "backordered";
+
+/// Attempts at reserving a plan before giving up for this run (the job is
+/// retried): each failed attempt means another router took the stock.
+const PLAN_ATTEMPTS: usize = 8;
 
 pub const NO_STOCK: &str = "no stock";
 
@@ -55,6 +123,13 @@ impl Store {
             carriers: Set(serde_json::to_string(carriers).unwrap_or_else(|_| "[]".into())),
             // Set by `set_warehouse_address`; an update here leaves it alone.
             address: sea_orm::ActiveValue::NotSet,
+            // Set by `set_warehouse_routing` / `set_safety_stock`.
+            open: sea_orm::ActiveValue::NotSet,
+            ships_to: sea_orm::ActiveValue::NotSet,
+            channels: sea_orm::ActiveValue::NotSet,
+            lat: sea_orm::ActiveValue::NotSet,
+            lon: sea_orm::ActiveValue::NotSet,
+            default_safety: sea_orm::ActiveValue::NotSet,
         };
         warehouse::Entity::insert(am)
             .on_conflict(
@@ -71,6 +146,61 @@ impl Store {
             .exec_without_returning(&self.db)
             .await?;
         Ok(())
+    }
+
+    /// Set a warehouse's routing filters and coordinates.
+    pub async fn set_warehouse_routing(&self, id: &str, r: &WarehouseRouting) -> Result<(), DbErr> {
+        let json = |v: &Vec<String>| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
+        warehouse::Entity::update_many()
+            .col_expr(warehouse::Column::Open, Expr::value(r.open))
+            .col_expr(warehouse::Column::ShipsTo, Expr::value(json(&r.ships_to)))
+            .col_expr(warehouse::Column::Channels, Expr::value(json(&r.channels)))
+            .col_expr(warehouse::Column::Lat, Expr::value(r.lat))
+            .col_expr(warehouse::Column::Lon, Expr::value(r.lon))
+            .filter(warehouse::Column::Id.eq(id))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Set a warehouse's safety stock: `per_sku` overrides, `default` for
+    /// every other sku (a sku dropped from `per_sku` falls back to it). A sku
+    /// with no stock row gets one with nothing on hand.
+    pub async fn set_safety_stock(
+        &self,
+        warehouse_id: &str,
+        default: i64,
+        per_sku: &BTreeMap<String, i64>,
+    ) -> Result<(), DbErr> {
+        let tx = self.begin_write().await?;
+        warehouse::Entity::update_many()
+            .col_expr(warehouse::Column::DefaultSafety, Expr::value(default))
+            .filter(warehouse::Column::Id.eq(warehouse_id))
+            .exec(&tx)
+            .await?;
+        stock::Entity::update_many()
+            .col_expr(stock::Column::Safety, Expr::value(None::<i64>))
+            .filter(stock::Column::WarehouseId.eq(warehouse_id))
+            .filter(stock::Column::Sku.is_not_in(per_sku.keys().cloned()))
+            .exec(&tx)
+            .await?;
+        for (sku, n) in per_sku {
+            stock::Entity::insert(stock::ActiveModel {
+                warehouse_id: Set(warehouse_id.into()),
+                sku: Set(sku.clone()),
+                on_hand: Set(0),
+                reserved: Set(0),
+                safety: Set(Some(*n)),
+            })
+            .on_conflict(
+                OnConflict::columns([stock::Column::WarehouseId, stock::Column::Sku])
+                    .update_column(stock::Column::Safety)
+                    .to_owned(),
+            )
+            .exec_without_returning(&tx)
+            .await?;
+        }
+        tx.commit().await
     }
 
     /// Set the quantity on hand only where none is recorded yet (initial
@@ -106,6 +236,7 @@ impl Store {
             sku: Set(sku.into()),
             on_hand: Set(on_hand),
             reserved: Set(0),
+            safety: sea_orm::ActiveValue::NotSet,
         };
         let mut conflict = OnConflict::columns([stock::Column::WarehouseId, stock::Column::Sku]);
         if overwrite {
@@ -147,7 +278,7 @@ impl Store {
         limit: u64,
     ) -> Result<Vec<i64>, DbErr> {
         use super::entities::order;
-        use sea_orm::{Condition, QuerySelect};
+        use sea_orm::Condition;
         let sellers: Vec<String> = warehouse::Entity::find()
             .all(&self.db)
             .await?
@@ -183,8 +314,21 @@ impl Store {
         Ok(ids)
     }
 
-    /// Route one order. Safe to run twice or concurrently for the same order.
+    /// Route one order with the default rule chain (priority order when no
+    /// warehouse has coordinates, no split, no backorder). Safe to run twice
+    /// or concurrently for the same order.
     pub async fn route_order(&self, order_id: i64) -> Result<RouteOutcome, DbErr> {
+        self.route_order_with(order_id, &RoutingConfig::default())
+            .await
+    }
+
+    /// Route one order by the seller's rule chain. Safe to run twice or
+    /// concurrently for the same order.
+    pub async fn route_order_with(
+        &self,
+        order_id: i64,
+        config: &RoutingConfig,
+    ) -> Result<RouteOutcome, DbErr> {
         let tx = self.begin_write().await?;
         if !Store::transition_order(
             &tx,
@@ -198,11 +342,7 @@ impl Store {
             tx.rollback().await?;
             return Ok(RouteOutcome::NotAwaiting);
         }
-        let seller: Option<String> = super::entities::order::Entity::find_by_id(order_id)
-            .one(&tx)
-            .await?
-            .map(|o| o.seller_id);
-        let Some(seller) = seller else {
+        let Some(o) = order::Entity::find_by_id(order_id).one(&tx).await? else {
             tx.rollback().await?;
             return Ok(RouteOutcome::NotAwaiting);
         };
@@ -215,14 +355,15 @@ impl Store {
             .await?
         {
             match l.sku {
-                Some(sku) if !sku.is_empty() => {
+                Some(sku) if !sku.is_empty() && l.quantity > 0 => {
                     *wanted.entry(sku).or_default() += l.quantity as i64
                 }
+                Some(sku) if !sku.is_empty() => {}
                 _ => unroutable = true,
             }
         }
         let warehouses = warehouse::Entity::find()
-            .filter(warehouse::Column::SellerId.eq(seller.as_str()))
+            .filter(warehouse::Column::SellerId.eq(o.seller_id.as_str()))
             .order_by_desc(warehouse::Column::Priority)
             .order_by_asc(warehouse::Column::Id)
             .all(&tx)
@@ -231,72 +372,142 @@ impl Store {
             tx.rollback().await?;
             return Ok(RouteOutcome::NoWarehouses);
         }
-        if !unroutable && !wanted.is_empty() {
-            for w in warehouses {
+        let ship_to = o
+            .ship_to
+            .as_deref()
+            .and_then(|j| serde_json::from_str::<crate::Address>(j).ok())
+            .unwrap_or_default();
+        let input = OrderInput {
+            destination: Destination {
+                country: ship_to.country,
+                postal_code: ship_to.postal_code,
+                coords: None,
+            },
+            channel: o.channel_id.clone(),
+            lines: wanted.clone(),
+        };
+        let mut failed = if unroutable || wanted.is_empty() {
+            Some("a line has no sku".to_string())
+        } else {
+            None
+        };
+        if failed.is_none() {
+            for _ in 0..PLAN_ATTEMPTS {
+                let candidates = read_candidates(&tx, &warehouses, &wanted).await?;
+                let plan = match routing_rules::plan(&input, &candidates, config) {
+                    Ok(p) => p,
+                    Err(no) => {
+                        failed = Some(no.reason);
+                        break;
+                    }
+                };
+                if plan.allocations.is_empty() {
+                    // Backordered whole: nothing to reserve, the order waits.
+                    tx.rollback().await?;
+                    self.record_backorder(order_id, &plan).await?;
+                    return Ok(RouteOutcome::Backordered {
+                        lines: plan.backordered,
+                    });
+                }
                 let sp = tx.begin().await?;
+                let defaults: BTreeMap<&str, i64> = warehouses
+                    .iter()
+                    .map(|w| (w.id.as_str(), w.default_safety))
+                    .collect();
+                let mut units: Vec<(&str, &str, i64)> = plan
+                    .allocations
+                    .iter()
+                    .flat_map(|a| {
+                        a.lines
+                            .iter()
+                            .map(|(sku, q)| (a.warehouse_id.as_str(), sku.as_str(), *q))
+                    })
+                    .collect();
+                units.sort();
                 let mut all = true;
-                for (sku, q) in &wanted {
-                    let res = stock::Entity::update_many()
-                        .col_expr(
-                            stock::Column::Reserved,
-                            Expr::col(stock::Column::Reserved).add(*q),
-                        )
-                        .filter(stock::Column::WarehouseId.eq(w.id.as_str()))
-                        .filter(stock::Column::Sku.eq(sku.as_str()))
-                        .filter(
-                            Expr::col(stock::Column::OnHand)
-                                .sub(Expr::col(stock::Column::Reserved))
-                                .gte(*q),
-                        )
-                        .exec(&sp)
-                        .await?;
-                    if res.rows_affected != 1 {
+                for (wh, sku, q) in units {
+                    if !reserve(&sp, wh, sku, q, defaults.get(wh).copied().unwrap_or(0)).await? {
                         all = false;
                         break;
                     }
                 }
                 if !all {
                     sp.rollback().await?;
-                    continue;
+                    continue; // someone took the stock since we read it
                 }
-                let ship = shipment::Entity::insert(shipment::ActiveModel {
-                    order_id: Set(order_id),
-                    warehouse_id: Set(w.id.clone()),
-                    status: Set("created".into()),
-                    created_at: Set(now()),
-                    ..Default::default()
-                })
-                .exec(&sp)
-                .await?;
-                let rows = wanted.iter().map(|(sku, q)| reservation::ActiveModel {
-                    order_id: Set(order_id),
-                    shipment_id: Set(ship.last_insert_id),
-                    warehouse_id: Set(w.id.clone()),
-                    sku: Set(sku.clone()),
-                    quantity: Set(*q),
-                    created_at: Set(now()),
-                    ..Default::default()
-                });
-                reservation::Entity::insert_many(rows).exec(&sp).await?;
+                let mut shipments = Vec::new();
+                let mut detail_shipments = Vec::new();
+                for a in &plan.allocations {
+                    let ship = shipment::Entity::insert(shipment::ActiveModel {
+                        order_id: Set(order_id),
+                        warehouse_id: Set(a.warehouse_id.clone()),
+                        status: Set("created".into()),
+                        created_at: Set(now()),
+                        ..Default::default()
+                    })
+                    .exec(&sp)
+                    .await?;
+                    let rows = a.lines.iter().map(|(sku, q)| reservation::ActiveModel {
+                        order_id: Set(order_id),
+                        shipment_id: Set(ship.last_insert_id),
+                        warehouse_id: Set(a.warehouse_id.clone()),
+                        sku: Set(sku.clone()),
+                        quantity: Set(*q),
+                        created_at: Set(now()),
+                        ..Default::default()
+                    });
+                    reservation::Entity::insert_many(rows).exec(&sp).await?;
+                    detail_shipments.push(serde_json::json!({
+                        "shipment_id": ship.last_insert_id,
+                        "warehouse_id": a.warehouse_id,
+                        "lines": a.lines,
+                    }));
+                    shipments.push(RoutedShipment {
+                        shipment_id: ship.last_insert_id,
+                        warehouse_id: a.warehouse_id.clone(),
+                    });
+                }
                 events::record(
                     &sp,
                     order_id,
                     events::EVENT_ROUTED,
                     events::ACTOR_SYSTEM,
                     serde_json::json!({
-                        "warehouse_id": w.id,
-                        "shipment_id": ship.last_insert_id,
+                        // The first shipment, as before splits existed.
+                        "warehouse_id": shipments[0].warehouse_id,
+                        "shipment_id": shipments[0].shipment_id,
+                        "shipments": detail_shipments,
+                        "backordered": plan.backordered,
+                        "rule": plan.rule.map(|r| r.as_str()),
+                        "decided_by": plan.decided_by,
+                        "excluded": excluded_json(&plan),
                     }),
                 )
                 .await?;
                 sp.commit().await?;
                 tx.commit().await?;
-                return Ok(RouteOutcome::Routed {
-                    shipment_id: ship.last_insert_id,
-                    warehouse_id: w.id,
+                return Ok(if shipments.len() == 1 && plan.backordered.is_empty() {
+                    let s = shipments.remove(0);
+                    RouteOutcome::Routed {
+                        shipment_id: s.shipment_id,
+                        warehouse_id: s.warehouse_id,
+                    }
+                } else {
+                    RouteOutcome::Shipments {
+                        shipments,
+                        backordered: plan.backordered,
+                    }
                 });
             }
         }
+        let Some(why) = failed else {
+            // Every attempt lost its stock to concurrent routers: nothing was
+            // written; the job's retry routes it again.
+            tx.rollback().await?;
+            return Err(DbErr::Custom(format!(
+                "routing order {order_id}: stock changed under {PLAN_ATTEMPTS} plans in a row; retry"
+            )));
+        };
         Store::transition_order(
             &tx,
             order_id,
@@ -305,7 +516,122 @@ impl Store {
             Some(NO_STOCK),
         )
         .await?;
+        events::record(
+            &tx,
+            order_id,
+            events::EVENT_EXCEPTION,
+            events::ACTOR_SYSTEM,
+            serde_json::json!({ "reason": NO_STOCK, "decided_by": why }),
+        )
+        .await?;
         tx.commit().await?;
         Ok(RouteOutcome::NoStock)
     }
+
+    /// Note on the timeline that the order waits for stock, unless the last
+    /// thing noted is the same backorder (the sweep re-routes it often).
+    async fn record_backorder(&self, order_id: i64, plan: &Plan) -> Result<(), DbErr> {
+        let detail = serde_json::json!({
+            "backordered": plan.backordered,
+            "decided_by": plan.decided_by,
+            "excluded": excluded_json(plan),
+        });
+        let last = order_event::Entity::find()
+            .filter(order_event::Column::OrderId.eq(order_id))
+            .order_by_desc(order_event::Column::Id)
+            .limit(1)
+            .one(&self.db)
+            .await?;
+        let same = last.is_some_and(|e| {
+            e.kind == EVENT_BACKORDERED
+                && serde_json::from_str::<serde_json::Value>(&e.detail)
+                    .ok()
+                    .as_ref()
+                    == Some(&detail)
+        });
+        if !same {
+            events::record(
+                &self.db,
+                order_id,
+                EVENT_BACKORDERED,
+                events::ACTOR_SYSTEM,
+                detail,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+fn excluded_json(plan: &Plan) -> serde_json::Value {
+    plan.excluded
+        .iter()
+        .map(|(w, why)| serde_json::json!({ "warehouse_id": w, "why": why }))
+        .collect()
+}
+
+/// The seller's warehouses as routing candidates, with what is available of
+/// the order's skus now (`on_hand − reserved − safety`).
+async fn read_candidates<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    warehouses: &[warehouse::Model],
+    wanted: &BTreeMap<String, i64>,
+) -> Result<Vec<Candidate>, DbErr> {
+    let rows = stock::Entity::find()
+        .filter(stock::Column::WarehouseId.is_in(warehouses.iter().map(|w| w.id.clone())))
+        .filter(stock::Column::Sku.is_in(wanted.keys().cloned()))
+        .all(db)
+        .await?;
+    let list = |j: &str| serde_json::from_str::<Vec<String>>(j).unwrap_or_default();
+    Ok(warehouses
+        .iter()
+        .map(|w| Candidate {
+            id: w.id.clone(),
+            priority: w.priority,
+            open: w.open,
+            ships_to: list(&w.ships_to),
+            channels: list(&w.channels),
+            coords: match (w.lat, w.lon) {
+                (Some(lat), Some(lon)) => Some(Coords::new(lat, lon)),
+                _ => None,
+            },
+            available: rows
+                .iter()
+                .filter(|s| s.warehouse_id == w.id)
+                .map(|s| {
+                    let safety = s.safety.unwrap_or(w.default_safety);
+                    (s.sku.clone(), std::cmp::max(s.on_hand - s.reserved - safety, 0))
+                })
+                .collect(),
+        })
+        .collect())
+}
+
+/// Reserve `q` of a sku in a warehouse if that leaves its safety stock
+/// untouched: one guarded UPDATE the database re-checks under the row lock.
+async fn reserve<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    warehouse_id: &str,
+    sku: &str,
+    q: i64,
+    default_safety: i64,
+) -> Result<bool, DbErr> {
+    use sea_orm::sea_query::Func;
+    let safety = Func::coalesce([Expr::col(stock::Column::Safety), Expr::val(default_safety)]);
+    let res = stock::Entity::update_many()
+        .col_expr(
+            stock::Column::Reserved,
+            Expr::col(stock::Column::Reserved).add(q),
+        )
+        .filter(stock::Column::WarehouseId.eq(warehouse_id))
+        .filter(stock::Column::Sku.eq(sku))
+        .filter(
+            Expr::col(stock::Column::OnHand)
+                .sub(Expr::col(stock::Column::Reserved))
+                .sub(safety)
+                .gte(q),
+        )
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
 }

@@ -1,10 +1,10 @@
-//! RouteOrder: pick a warehouse, reserve stock, create the shipment
-//! (`Store::route_order`, one transaction, guarded: running it twice or
-//! concurrently changes nothing the first run did not), then enqueue BuyLabel.
+//! RouteOrder: pick the warehouse(s) by the seller's `[routing]` rule chain,
+//! reserve stock, create one shipment per warehouse (`Store::route_order_with`,
+//! one transaction, guarded: running it twice or concurrently changes nothing
+//! the first run did not), then enqueue BuyLabel for each shipment.
 
 use crate::app::App;
 use apalis::prelude::{BoxDynError, Data};
-use orderhub_core::store::RouteOutcome;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -15,19 +15,21 @@ pub struct RouteOrder {
 
 /// Store errors are returned so apalis retries the job; outcomes are logged.
 pub async fn route_order(job: RouteOrder, app: Data<Arc<App>>) -> Result<(), BoxDynError> {
-    let outcome = app.store.route_order(job.order_id).await?;
+    let outcome = app
+        .store
+        .route_order_with(job.order_id, &app.settings.routing.to_config())
+        .await?;
     tracing::info!(order_id = job.order_id, outcome = ?outcome, "route order");
-    // With `auto_buy_labels = false` the shipment waits for a batch.
-    if let (RouteOutcome::Routed { shipment_id, .. }, true) =
-        (&outcome, app.settings.shipping.auto_buy_labels)
-    {
-        let shipment_id = *shipment_id;
+    // With `auto_buy_labels = false` the shipments wait for a batch.
+    if app.settings.shipping.auto_buy_labels {
         // After the commit; a crash right here is covered by the scheduler's
         // sweep of shipments left `created`.
-        app.queue
-            .buy_label
-            .push(super::BuyLabel { shipment_id })
-            .await?;
+        for shipment_id in outcome.shipment_ids() {
+            app.queue
+                .buy_label
+                .push(super::BuyLabel { shipment_id })
+                .await?;
+        }
     }
     Ok(())
 }
