@@ -537,6 +537,7 @@ async fn tracking_suite(name: &str, db: Db) {
                 queue: None,
                 status: None,
                 channel: None,
+                seller: None,
                 limit: 200,
             },
         )

@@ -47,6 +47,7 @@ async fn jobs(store: &Store, queue: Option<&str>, status: &str) -> Vec<JobRow> {
         queue: queue.map(str::to_string),
         status: Some(status.into()),
         channel: None,
+        seller: None,
         limit: 20,
     };
     orderhub::jobs_api::list(store, &filter)

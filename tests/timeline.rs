@@ -80,6 +80,7 @@ async fn queues_idle(store: &Store) -> bool {
             queue: None,
             status: Some(status.into()),
             channel: None,
+            seller: None,
             limit: 100,
         };
         let Ok(jobs) = orderhub::jobs_api::list(store, &filter).await else {

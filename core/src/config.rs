@@ -24,7 +24,11 @@ pub struct Settings {
     #[serde(default)]
     pub shipping: ShippingSettings,
     #[serde(default)]
+    pub inventory: InventorySettings,
+    #[serde(default)]
     pub routing: RoutingSettings,
+    #[serde(default)]
+    pub notifications: NotificationSettings,
 }
 
 /// How orders are routed to warehouses (`[routing]`): the tie-breakers in
@@ -78,6 +82,23 @@ impl RoutingSettings {
             problems.push(format!("routing.backorder: {e}"));
         }
         problems
+    }
+}
+
+/// Stock alerts (`[inventory]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InventorySettings {
+    /// A sku whose available stock (on hand − reserved) in a warehouse is at
+    /// or below this is listed as low on the dashboard.
+    pub low_stock_threshold: i64,
+}
+
+impl Default for InventorySettings {
+    fn default() -> Self {
+        Self {
+            low_stock_threshold: 5,
+        }
     }
 }
 
@@ -671,6 +692,7 @@ impl Settings {
         }
         problems.extend(self.shipping.problems());
         problems.extend(self.routing.problems());
+        problems.extend(self.notifications.problems(env, &mut resolved));
         for w in &self.warehouses {
             if let Some(f) = &w.label_format {
                 if !matches!(f.to_ascii_lowercase().as_str(), "pdf" | "png" | "zpl") {
@@ -725,6 +747,201 @@ fn resolve_secrets(
     secrets
 }
 
+/// Outbound notifications (`[notifications]`): signed webhooks (Standard
+/// Webhooks) to the sellers' own systems, derived from the order timeline.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotificationSettings {
+    /// `[[notifications.webhooks]]`: the subscribers.
+    pub webhooks: Vec<WebhookSubscriberSettings>,
+    /// A subscriber is paused after this many consecutive failed attempts...
+    pub pause_after_failures: u32,
+    /// ...spanning at least this many hours (fractions allowed).
+    pub pause_after_hours: f64,
+    /// The first retry waits up to this long (full jitter), doubling per attempt...
+    pub retry_base_ms: u64,
+    /// ...up to this.
+    pub retry_max_secs: u64,
+    /// Per-attempt timeout (connect and answer).
+    pub timeout_ms: u64,
+    /// PostgreSQL: how long a hole in the timeline's ids (a transaction not
+    /// yet committed, or rolled back) holds the dispatcher before it is
+    /// taken as rolled back.
+    pub gap_grace_secs: u64,
+}
+
+impl Default for NotificationSettings {
+    fn default() -> Self {
+        Self {
+            webhooks: Vec::new(),
+            pause_after_failures: 10,
+            pause_after_hours: 24.0,
+            retry_base_ms: 5_000,
+            retry_max_secs: 3_600,
+            timeout_ms: 10_000,
+            gap_grace_secs: 30,
+        }
+    }
+}
+
+/// One outbound webhook subscriber (`[[notifications.webhooks]]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSubscriberSettings {
+    pub id: String,
+    /// Only this seller's orders are notified.
+    pub seller: String,
+    pub url: String,
+    /// Event types (see [`NOTIFICATION_EVENT_TYPES`]) or `["*"]` for all.
+    pub events: Vec<String>,
+    /// `signing_secret` → the environment variable holding the `whsec_<base64>` secret.
+    #[serde(default)]
+    pub secrets: BTreeMap<String, String>,
+}
+
+impl WebhookSubscriberSettings {
+    /// Whether this subscriber wants events of `event_type`.
+    pub fn wants(&self, event_type: &str) -> bool {
+        self.events.iter().any(|e| e == "*" || e == event_type)
+    }
+}
+
+/// Every notification event type a subscriber may name.
+pub const NOTIFICATION_EVENT_TYPES: &[&str] = &[
+    "order.created",
+    "order.updated",
+    "order.status_changed",
+    "order.routed",
+    "order.backordered",
+    "order.exception",
+    "order.note_added",
+    "shipment.label_bought",
+    "shipment.shipped",
+    "shipment.in_transit",
+    "shipment.out_for_delivery",
+    "shipment.delivered",
+    "shipment.tracking_updated",
+    "shipment.voided",
+];
+
+/// The key a webhook subscriber's secrets have in [`ResolvedSecrets`].
+pub fn webhook_secrets_key(subscriber_id: &str) -> String {
+    format!("webhook:{subscriber_id}")
+}
+
+/// Whether `s` is a Standard Webhooks secret: `whsec_` then base64 of at
+/// least 16 bytes.
+pub fn is_whsec(s: &str) -> bool {
+    let Some(b64) = s.strip_prefix("whsec_") else {
+        return false;
+    };
+    const ALPHA: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let body = b64.trim_end_matches('=');
+    let pad = b64.len() - body.len();
+    pad <= 2
+        && body.bytes().all(|b| ALPHA.contains(&b))
+        && (body.len() + pad) % 4 == 0
+        && body.len() * 3 / 4 >= 16
+}
+
+impl NotificationSettings {
+    /// Every problem with the notifications config; the subscribers' secrets
+    /// read from the environment go into `resolved`.
+    pub fn problems(
+        &self,
+        env: &dyn Fn(&str) -> Option<String>,
+        resolved: &mut ResolvedSecrets,
+    ) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.pause_after_failures == 0 {
+            problems.push("notifications.pause_after_failures: must be at least 1".into());
+        }
+        if !self.pause_after_hours.is_finite() || self.pause_after_hours < 0.0 {
+            problems.push("notifications.pause_after_hours: must be 0 or more".into());
+        }
+        if self.retry_base_ms == 0 {
+            problems.push("notifications.retry_base_ms: must be at least 1".into());
+        }
+        if self.retry_max_secs.saturating_mul(1000) < self.retry_base_ms {
+            problems.push("notifications.retry_max_secs: must not be below retry_base_ms".into());
+        }
+        if self.timeout_ms == 0 {
+            problems.push("notifications.timeout_ms: must be at least 1".into());
+        }
+        let mut seen = BTreeSet::new();
+        for (i, w) in self.webhooks.iter().enumerate() {
+            let at = if w.id.is_empty() {
+                format!("notifications.webhooks[{i}]")
+            } else {
+                format!("webhook subscriber `{}`", w.id)
+            };
+            if w.id.is_empty()
+                || w.id.len() > 64
+                || !w
+                    .id
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
+            {
+                problems.push(format!(
+                    "{at}: id must be 1 to 64 letters, digits, - or _"
+                ));
+            }
+            if !seen.insert(w.id.clone()) {
+                problems.push(format!("{at}: duplicate webhook subscriber id"));
+            }
+            if w.seller.is_empty() {
+                problems.push(format!("{at}: seller must not be empty"));
+            }
+            match url::Url::parse(&w.url) {
+                Ok(u) if (u.scheme() == "http" || u.scheme() == "https") && u.host().is_some() => {}
+                _ => problems.push(format!("{at}: url `{}` is not an http(s) URL", w.url)),
+            }
+            if w.events.is_empty() {
+                problems.push(format!(
+                    "{at}: events must list event types or be [\"*\"]"
+                ));
+            }
+            for e in &w.events {
+                if e != "*" && !NOTIFICATION_EVENT_TYPES.contains(&e.as_str()) {
+                    problems.push(format!(
+                        "{at}: unknown event type `{e}` (known: *, {})",
+                        NOTIFICATION_EVENT_TYPES.join(", ")
+                    ));
+                }
+            }
+            let mut secrets = BTreeMap::new();
+            match w.secrets.get("signing_secret") {
+                None => problems.push(format!(
+                    "{at}: missing secret `signing_secret` (set secrets.signing_secret to the name of an environment variable)"
+                )),
+                Some(var) => match env(var) {
+                    Some(v) if !v.is_empty() => {
+                        if is_whsec(&v) {
+                            secrets.insert("signing_secret".to_string(), v);
+                        } else {
+                            problems.push(format!(
+                                "{at}: secret `signing_secret`: environment variable {var} does not hold a whsec_<base64> secret of 16 bytes or more"
+                            ));
+                        }
+                    }
+                    _ => problems.push(format!(
+                        "{at}: secret `signing_secret`: environment variable {var} is not set"
+                    )),
+                },
+            }
+            for name in w.secrets.keys() {
+                if name != "signing_secret" {
+                    problems.push(format!(
+                        "{at}: `{name}` is not a secret of a webhook subscriber (only signing_secret)"
+                    ));
+                }
+            }
+            resolved.insert(webhook_secrets_key(&w.id), secrets);
+        }
+        problems
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -763,7 +980,9 @@ mod tests {
             warehouses: vec![],
             carriers: vec![],
             shipping: Default::default(),
+            inventory: Default::default(),
             routing: Default::default(),
+            notifications: Default::default(),
             channels: vec![
                 channel("a", "shopify", "https://a.example"),
                 channel("a", "amazin", "https://b.example"),
@@ -794,7 +1013,9 @@ mod tests {
             warehouses: vec![],
             carriers: vec![],
             shipping: Default::default(),
+            inventory: Default::default(),
             routing: Default::default(),
+            notifications: Default::default(),
             channels: vec![c],
         };
         let got = s

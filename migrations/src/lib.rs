@@ -9,7 +9,14 @@ mod m20261125_000003_fulfillment;
 mod m20261125_000004_channel_state;
 mod m20261125_000005_carriers;
 mod m20261125_000006_order_events;
+mod m20261201_000007_api_tokens;
 mod m20261201_000008_routing;
+mod m20261201_000009_order_list_indexes;
+mod m20261201_000010_outbound_webhooks;
+
+pub use m20261201_000009_order_list_indexes::{
+    create_order_list_indexes, drop_order_list_indexes, ORDER_LIST_INDEXES,
+};
 
 pub struct Migrator;
 
@@ -23,7 +30,10 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000004_channel_state::Migration),
             Box::new(m20261125_000005_carriers::Migration),
             Box::new(m20261125_000006_order_events::Migration),
+            Box::new(m20261201_000007_api_tokens::Migration),
             Box::new(m20261201_000008_routing::Migration),
+            Box::new(m20261201_000009_order_list_indexes::Migration),
+            Box::new(m20261201_000010_outbound_webhooks::Migration),
         ]
     }
 }

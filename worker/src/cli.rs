@@ -1,4 +1,4 @@
-//! The command line: `orderhub run|migrate|orders|jobs|channels|normalize|sandbox|demo|bench`.
+//! The command line: `orderhub run|migrate|orders|jobs|channels|tokens|normalize|sandbox|demo|bench|bench-list`.
 
 use crate::settings;
 use chrono::{DateTime, Utc};
@@ -47,6 +47,10 @@ enum Command {
     Jobs(JobsCommand),
     /// Every channel's sync health: state (ok, failing, auth_failed), lag, last error.
     Channels,
+    /// Sellers' API tokens: create (printed once, stored only as a hash),
+    /// list, revoke.
+    #[command(subcommand)]
+    Tokens(TokensCommand),
     /// Fulfillment KPIs of the orders placed in a range, in total, per
     /// channel and per warehouse (what `GET /api/kpis` answers), as a table.
     Kpis {
@@ -102,6 +106,44 @@ enum Command {
         #[arg(long)]
         database: Option<String>,
     },
+    /// Measure the order list's response time (p50, p99) at N orders with
+    /// wrk from a second process, against a bare handler of the same server.
+    BenchList {
+        #[arg(long, default_value_t = 100_000)]
+        orders: u32,
+        /// Use this database instead of a temporary SQLite file (e.g. a Postgres URL).
+        #[arg(long)]
+        database: Option<String>,
+        /// How long wrk loads each URL.
+        #[arg(long, default_value = "10s")]
+        duration: String,
+        /// wrk's open connections.
+        #[arg(long, default_value_t = 8)]
+        connections: u32,
+        /// Drop the order-list indexes (migration 000009) first: the list before them.
+        #[arg(long)]
+        without_indexes: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokensCommand {
+    /// Create a token for one seller; it sees that seller's data only.
+    Create {
+        /// The seller (as in the channels' and warehouses' `seller`).
+        #[arg(long)]
+        seller: String,
+        /// What the token is for (e.g. `dashboard`, `erp-sync`).
+        #[arg(long, default_value = "api")]
+        name: String,
+    },
+    /// List tokens (never the tokens themselves: their first characters).
+    List {
+        #[arg(long)]
+        seller: Option<String>,
+    },
+    /// Revoke a token by its id; requests with it get 401 from then on.
+    Revoke { id: i64 },
 }
 
 #[derive(Subcommand)]
@@ -400,7 +442,10 @@ fn init_tracing(format: LogFormat, quiet: bool) {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let quiet = matches!(cli.command, Command::Demo { .. } | Command::Bench { .. });
+    let quiet = matches!(
+        cli.command,
+        Command::Demo { .. } | Command::Bench { .. } | Command::BenchList { .. }
+    );
     init_tracing(cli.log_format, quiet);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -475,6 +520,16 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             crate::migrate::run(&store).await?;
             channels(&store).await
         }
+        Command::Tokens(cmd) => {
+            let loaded = match load_settings(cli.config.as_deref()) {
+                Ok(l) => l,
+                Err(code) => return Ok(code),
+            };
+            let s = &loaded.settings.database;
+            let store = Store::connect(&s.url, s.max_connections).await?;
+            crate::migrate::run(&store).await?;
+            tokens(&store, cmd).await
+        }
         Command::Jobs(cmd) => {
             let loaded = match load_settings(cli.config.as_deref()) {
                 Ok(l) => l,
@@ -529,6 +584,22 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         } => crate::demo::run_sandbox(&kind, &listen, orders).await,
         Command::Demo { orders, database } => crate::demo::run(orders, database).await,
         Command::Bench { orders, database } => crate::bench::run(orders, database).await,
+        Command::BenchList {
+            orders,
+            database,
+            duration,
+            connections,
+            without_indexes,
+        } => {
+            crate::bench_list::run(crate::bench_list::Options {
+                orders,
+                database,
+                duration,
+                connections,
+                without_indexes,
+            })
+            .await
+        }
     }
 }
 
@@ -559,6 +630,55 @@ async fn channels(store: &Store) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// A new API token: `oh_` and 32 random bytes in hex.
+pub fn new_token() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("oh_{}", hex::encode(bytes))
+}
+
+async fn tokens(store: &Store, cmd: TokensCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        TokensCommand::Create { seller, name } => {
+            let bad = |v: &str| v.trim().is_empty() || v.len() > 100 || v.chars().any(char::is_control);
+            if bad(&seller) || bad(&name) {
+                eprintln!("seller and name must be 1 to 100 characters without control characters");
+                return Ok(ExitCode::from(2));
+            }
+            let token = new_token();
+            let id = store.create_token(&seller, &name, &token).await?;
+            eprintln!("token {id} for seller `{seller}` ({name}); shown once, keep it safe:");
+            println!("{token}");
+            Ok(ExitCode::SUCCESS)
+        }
+        TokensCommand::List { seller } => {
+            println!("{:>5}  {:<16} {:<16} {:<14} {:<26} revoked", "id", "seller", "name", "prefix", "created");
+            for t in store.tokens(seller.as_deref()).await? {
+                println!(
+                    "{:>5}  {:<16} {:<16} {:<14} {:<26} {}",
+                    t.id,
+                    t.seller_id,
+                    t.name,
+                    t.prefix,
+                    t.created_at.to_rfc3339(),
+                    t.revoked_at.map(|r| r.to_rfc3339()).unwrap_or_else(|| "-".into())
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        TokensCommand::Revoke { id } => {
+            if store.revoke_token(id).await? {
+                println!("token {id} revoked");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprintln!("no live token {id}");
+                Ok(ExitCode::FAILURE)
+            }
+        }
+    }
+}
+
 async fn jobs(store: &Store, cmd: JobsCommand) -> anyhow::Result<ExitCode> {
     use crate::jobs_api;
     match cmd {
@@ -574,6 +694,7 @@ async fn jobs(store: &Store, cmd: JobsCommand) -> anyhow::Result<ExitCode> {
                     queue,
                     status,
                     channel,
+                    seller: None,
                     limit,
                 },
             )

@@ -410,6 +410,7 @@ pub async fn run(orders: u32, database: Option<String>) -> anyhow::Result<ExitCo
         to: chrono::Utc::now() + chrono::Duration::minutes(1),
         channel: None,
         warehouse: None,
+        seller: None,
     };
     if let Ok(k) = app.store.kpis(&range, &app.settings.shipping).await {
         let secs = |s: Option<i64>| match s {

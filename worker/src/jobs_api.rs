@@ -33,6 +33,10 @@ pub struct JobFilter {
     pub queue: Option<String>,
     pub status: Option<String>,
     pub channel: Option<String>,
+    /// Only jobs about this seller's channels, orders and shipments
+    /// (invariant 8). Jobs about a carrier's webhook delivery belong to no
+    /// one seller and are listed for the ops token only.
+    pub seller: Option<String>,
     pub limit: u64,
 }
 
@@ -47,9 +51,10 @@ impl Dialect {
             Backend::Postgres => "apalis.jobs",
         }
     }
+    /// The n-th parameter (numbered on both, so one may appear twice).
     fn p(&self, n: usize) -> String {
         match self.backend {
-            Backend::Sqlite => "?".into(),
+            Backend::Sqlite => format!("?{n}"),
             Backend::Postgres => format!("${n}"),
         }
     }
@@ -64,6 +69,33 @@ impl Dialect {
             Backend::Sqlite => "CAST(job AS TEXT)",
             Backend::Postgres => "convert_from(job, 'UTF8')",
         }
+    }
+    /// One id (an integer) out of the job's JSON arguments.
+    fn arg_id(&self, key: &str) -> String {
+        match self.backend {
+            Backend::Sqlite => format!("json_extract({}, '$.{key}')", self.args_text()),
+            Backend::Postgres => format!("({}::jsonb ->> '{key}')", self.args_text()),
+        }
+    }
+    /// A condition true for the jobs about seller `p`'s channels, orders and
+    /// shipments. Every job's arguments name one of these ids.
+    fn seller_condition(&self, p: &str) -> String {
+        let (order_id, shipment_id, channel_id) = (
+            self.arg_id("order_id"),
+            self.arg_id("shipment_id"),
+            self.arg_id("channel_id"),
+        );
+        let as_id = |e: &str| match self.backend {
+            Backend::Sqlite => e.to_string(),
+            Backend::Postgres => format!("CAST({e} AS BIGINT)"),
+        };
+        format!(
+            "({o} IN (SELECT id FROM orders WHERE seller_id = {p}) \
+             OR {s} IN (SELECT sh.id FROM shipments sh JOIN orders so ON so.id = sh.order_id WHERE so.seller_id = {p}) \
+             OR {channel_id} IN (SELECT id FROM channels WHERE seller_id = {p}))",
+            o = as_id(&order_id),
+            s = as_id(&shipment_id),
+        )
     }
     fn now(&self) -> &'static str {
         match self.backend {
@@ -128,6 +160,10 @@ pub async fn list(store: &Store, f: &JobFilter) -> Result<Vec<JobRow>, DbErr> {
         values.push(format!("%\"channel_id\":{}%", serde_json::Value::String(c.clone())).into());
         sql += &format!(" AND {} LIKE {}", d.args_text(), d.p(values.len()));
     }
+    if let Some(seller) = &f.seller {
+        values.push(seller.clone().into());
+        sql += &format!(" AND {}", d.seller_condition(&d.p(values.len())));
+    }
     sql += &format!(
         " ORDER BY run_at DESC, id DESC LIMIT {}",
         f.limit.clamp(1, 1000)
@@ -137,11 +173,25 @@ pub async fn list(store: &Store, f: &JobFilter) -> Result<Vec<JobRow>, DbErr> {
 }
 
 pub async fn get(store: &Store, id: &str) -> Result<Option<JobRow>, DbErr> {
+    get_scoped(store, id, None).await
+}
+
+/// The job, if it exists and (given a seller) is about that seller's data.
+pub async fn get_scoped(
+    store: &Store,
+    id: &str,
+    seller: Option<&str>,
+) -> Result<Option<JobRow>, DbErr> {
     let d = dialect(store);
-    let sql = format!("{} WHERE id = {}", d.select(), d.p(1));
+    let mut sql = format!("{} WHERE id = {}", d.select(), d.p(1));
+    let mut values: Vec<Value> = vec![id.into()];
+    if let Some(seller) = seller {
+        values.push(seller.into());
+        sql += &format!(" AND {}", d.seller_condition(&d.p(2)));
+    }
     match store
         .db()
-        .query_one_raw(stmt(store, sql, vec![id.into()]))
+        .query_one_raw(stmt(store, sql, values))
         .await?
     {
         Some(r) => row(r).map(Some),

@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod bench;
+pub mod bench_list;
 pub mod cli;
 pub mod demo;
 pub mod jobs;
@@ -10,6 +11,7 @@ pub mod jobs_api;
 pub mod label_pdf;
 pub mod labels;
 pub mod migrate;
+pub mod outbound;
 pub mod queue;
 pub mod scheduler;
 pub mod server;

@@ -20,6 +20,7 @@ const SWEEP_GRACE_SECS: i64 = 30;
 pub async fn run(app: Arc<App>) {
     let tick = Duration::from_millis(app.settings.worker.tick_ms.max(50));
     let mut last_sweep = std::time::Instant::now();
+    tokio::spawn(crate::outbound::run(app.clone()));
     loop {
         if let Err(e) = tick_once(&app).await {
             tracing::warn!(error = %e, "scheduler tick failed");

@@ -115,6 +115,43 @@ impl Store {
         shipment::Entity::find_by_id(id).one(&self.db).await
     }
 
+    /// The sellers of these shipments (through their orders); a shipment
+    /// that does not exist is absent from the map.
+    pub async fn shipment_sellers(
+        &self,
+        ids: &[i64],
+    ) -> Result<std::collections::HashMap<i64, String>, DbErr> {
+        use sea_orm::QuerySelect;
+        let mut out = std::collections::HashMap::new();
+        for chunk in ids.chunks(500) {
+            let ships: Vec<(i64, i64)> = shipment::Entity::find()
+                .select_only()
+                .column(shipment::Column::Id)
+                .column(shipment::Column::OrderId)
+                .filter(shipment::Column::Id.is_in(chunk.to_vec()))
+                .into_tuple()
+                .all(&self.db)
+                .await?;
+            let order_ids: Vec<i64> = ships.iter().map(|(_, o)| *o).collect();
+            let sellers: std::collections::HashMap<i64, String> = order::Entity::find()
+                .select_only()
+                .column(order::Column::Id)
+                .column(order::Column::SellerId)
+                .filter(order::Column::Id.is_in(order_ids))
+                .into_tuple::<(i64, String)>()
+                .all(&self.db)
+                .await?
+                .into_iter()
+                .collect();
+            for (id, order_id) in ships {
+                if let Some(seller) = sellers.get(&order_id) {
+                    out.insert(id, seller.clone());
+                }
+            }
+        }
+        Ok(out)
+    }
+
     pub async fn warehouse(&self, id: &str) -> Result<Option<warehouse::Model>, DbErr> {
         warehouse::Entity::find_by_id(id.to_string())
             .one(&self.db)

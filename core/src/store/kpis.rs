@@ -71,6 +71,8 @@ pub struct KpiQuery {
     pub to: DateTime<Utc>,
     pub channel: Option<String>,
     pub warehouse: Option<String>,
+    /// Only this seller's orders (a seller's API token); `None` for ops.
+    pub seller: Option<String>,
 }
 
 impl KpiQuery {
@@ -112,6 +114,7 @@ impl KpiQuery {
             to,
             channel: channel.map(str::to_string),
             warehouse: warehouse.map(str::to_string),
+            seller: None,
         })
     }
 }
@@ -517,6 +520,9 @@ impl Store {
             .order_by((shipment::Entity, shipment::Column::Id), SortOrder::Asc);
         if let Some(c) = &q.channel {
             stmt.and_where(Expr::col((order::Entity, order::Column::ChannelId)).eq(c.as_str()));
+        }
+        if let Some(s) = &q.seller {
+            stmt.and_where(Expr::col((order::Entity, order::Column::SellerId)).eq(s.as_str()));
         }
         if let Some(w) = &q.warehouse {
             stmt.and_where(Expr::exists(

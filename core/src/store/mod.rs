@@ -9,8 +9,11 @@ mod fulfillment;
 mod kpis;
 mod labels;
 mod orders;
+pub mod outbound;
 mod routing;
+mod stock_levels;
 mod sync;
+mod tokens;
 mod webhooks;
 
 pub use entities::*;
@@ -32,9 +35,18 @@ pub use kpis::{
 pub use labels::{
     RateQuoteRecord, VoidRefusal, SHIPMENT_CANCELLED, SHIPMENT_VOIDED, SHIPMENT_VOIDING,
 };
-pub use orders::{OrderCursor, OrderFilter, OrderPage, OrderSort, StoredOrder, UpsertOutcome};
+pub use orders::{
+    OrderCursor, OrderFilter, OrderPage, OrderSort, StatusRefusal, StoredOrder, UpsertOutcome,
+};
+pub use outbound::{
+    notification_type, AttemptOutcome, AttemptRecorded, AttemptView, DeliveryFilter,
+    DeliveryView, DispatchReport, PausePolicy, SubscriberView, DELIVERY_DELIVERED,
+    DELIVERY_FAILED, DELIVERY_PENDING, DELIVERY_STATUSES, SUBSCRIBER_ACTIVE, SUBSCRIBER_PAUSED,
+};
 pub use routing::{RouteOutcome, RoutedShipment, WarehouseRouting, EVENT_BACKORDERED, NO_STOCK};
+pub use stock_levels::StockLevel;
 pub use sync::{ChannelStatus, PageOutcome, PollFailure};
+pub use tokens::{token_hash, TokenInfo};
 
 use sea_orm::sqlx;
 use sea_orm::{

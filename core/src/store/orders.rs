@@ -581,6 +581,17 @@ impl Store {
         Ok(out)
     }
 
+    /// The seller an order belongs to (`None`: no such order).
+    pub async fn order_seller(&self, id: i64) -> Result<Option<String>, DbErr> {
+        use sea_orm::QuerySelect;
+        order::Entity::find_by_id(id)
+            .select_only()
+            .column(order::Column::SellerId)
+            .into_tuple::<String>()
+            .one(&self.db)
+            .await
+    }
+
     pub async fn get_order(&self, id: i64) -> Result<Option<StoredOrder>, DbErr> {
         let Some(m) = order::Entity::find_by_id(id).one(&self.db).await? else {
             return Ok(None);
@@ -636,6 +647,61 @@ impl Store {
         to: OrderStatus,
         reason: Option<&str>,
     ) -> Result<bool, DbErr> {
+        Store::transition_order_by(db, id, from, to, reason, reason, events::ACTOR_SYSTEM).await
+    }
+
+    /// A person moves an order to another status through the same declared,
+    /// guarded transition the jobs use; the timeline names them
+    /// (`staff:<author>`). Cancelling this way lets the usual cancellation
+    /// steps follow (no label is bought for a cancelled order; a bought label
+    /// not yet picked up is voided by the scheduler's sweep).
+    pub async fn change_status_by_staff(
+        &self,
+        id: i64,
+        to: OrderStatus,
+        author: &str,
+        reason: Option<&str>,
+    ) -> Result<Result<(OrderStatus, OrderStatus), StatusRefusal>, DbErr> {
+        let reason_text = reason.unwrap_or("-");
+        if let Err(e) = events::check_note(author, reason_text) {
+            return Ok(Err(StatusRefusal::Invalid(e.replace("text", "reason"))));
+        }
+        let Some(current) = order::Entity::find_by_id(id).one(&self.db).await? else {
+            return Ok(Err(StatusRefusal::NotFound));
+        };
+        let Ok(from) = current.status.parse::<OrderStatus>() else {
+            return Err(DbErr::Custom(format!("order {id} has status {}", current.status)));
+        };
+        if from == to {
+            return Ok(Err(StatusRefusal::Unchanged(from)));
+        }
+        if !from.can_become(to) {
+            return Ok(Err(StatusRefusal::NotDeclared { from, to }));
+        }
+        let actor = format!("staff:{}", author.trim());
+        let tx = self.begin_write().await?;
+        // A reason is kept as the order's exception reason only for `exception`.
+        let kept = if to == OrderStatus::Exception { reason } else { None };
+        // The reason of any other change is on the timeline entry only.
+        if !Store::transition_order_by(&tx, id, from, to, kept, reason, &actor).await? {
+            tx.rollback().await?;
+            return Ok(Err(StatusRefusal::Moved));
+        }
+        tx.commit().await?;
+        Ok(Ok((from, to)))
+    }
+
+    /// `reason` is stored as the order's exception reason; `event_reason`
+    /// goes on the timeline entry.
+    async fn transition_order_by<C: ConnectionTrait>(
+        db: &C,
+        id: i64,
+        from: OrderStatus,
+        to: OrderStatus,
+        reason: Option<&str>,
+        event_reason: Option<&str>,
+        actor: &str,
+    ) -> Result<bool, DbErr> {
         if !from.can_become(to) {
             return Err(DbErr::Custom(format!(
                 "transition {from} → {to} is not declared"
@@ -658,12 +724,26 @@ impl Store {
             db,
             id,
             events::EVENT_STATUS_CHANGED,
-            events::ACTOR_SYSTEM,
-            serde_json::json!({ "from": from.as_str(), "to": to.as_str(), "reason": reason }),
+            actor,
+            serde_json::json!({ "from": from.as_str(), "to": to.as_str(), "reason": event_reason }),
         )
         .await?;
         Ok(true)
     }
+}
+
+/// Why a manual status change was not made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatusRefusal {
+    NotFound,
+    /// The author or reason is empty, too long or has control characters.
+    Invalid(String),
+    /// The order already has that status.
+    Unchanged(OrderStatus),
+    /// The model does not declare this transition (e.g. delivered → awaiting).
+    NotDeclared { from: OrderStatus, to: OrderStatus },
+    /// The order moved while the change was being made; read it again.
+    Moved,
 }
 
 /// `orders.total` as a number. Money is stored as decimal text; the cast
@@ -759,13 +839,20 @@ fn filtered(f: &OrderFilter) -> sea_orm::Select<order::Entity> {
     // list's order, ties broken by ascending id.
     if let Some(c) = &f.cursor {
         let cond: SimpleExpr = match (f.sort, c.placed_at, c.total) {
+            // The leading `>=` / `<=` is implied by the OR; it is there so
+            // PostgreSQL bounds the index scan with it (an OR alone is only a
+            // filter, so page k read every row of pages 1..k).
             (OrderSort::PlacedAt, Some(t), _) => {
                 let col = || Expr::col((order::Entity, order::Column::PlacedAt));
-                col().gt(t).or(col().eq(t).and(id().gt(c.id)))
+                col()
+                    .gte(t)
+                    .and(col().gt(t).or(col().eq(t).and(id().gt(c.id))))
             }
             (OrderSort::PlacedAtDesc, Some(t), _) => {
                 let col = || Expr::col((order::Entity, order::Column::PlacedAt));
-                col().lt(t).or(col().eq(t).and(id().gt(c.id)))
+                col()
+                    .lte(t)
+                    .and(col().lt(t).or(col().eq(t).and(id().gt(c.id))))
             }
             (OrderSort::Total, _, Some(t)) => total_expr()
                 .gt(total_value(t))

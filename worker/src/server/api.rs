@@ -4,8 +4,7 @@ use super::ApiError;
 use crate::app::App;
 use crate::jobs_api::{self, JobFilter};
 use axum::body::{Body, Bytes};
-use axum::extract::{FromRequestParts, Path, Query, State};
-use axum::http::request::Parts;
+use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -23,6 +22,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/api/orders/{id}", get(show_order))
         .route("/api/orders/{id}/timeline", get(order_timeline))
         .route("/api/orders/{id}/notes", post(add_order_note))
+        .route("/api/orders/{id}/status", post(change_order_status))
         .route("/api/jobs", get(list_jobs))
         .route("/api/jobs/{id}", get(show_job))
         .route("/api/jobs/{id}/retry", post(retry_job))
@@ -30,30 +30,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/api/openapi.json", get(super::openapi::document))
 }
 
-/// Proof that the request carried the ops token.
-pub struct Authorized;
-
-impl FromRequestParts<Arc<App>> for Authorized {
-    type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
-        let given = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        match (&app.api_token, given) {
-            (Some(expected), Some(given))
-                if constant_time_eq(expected.as_bytes(), given.as_bytes()) =>
-            {
-                Ok(Authorized)
-            }
-            _ => Err(ApiError(
-                StatusCode::UNAUTHORIZED,
-                "missing or wrong bearer token".into(),
-            )),
-        }
-    }
-}
+pub use super::auth::Caller;
 
 /// Text that reaches the store as a parameter. PostgreSQL text cannot hold
 /// NUL, so such input is a 400 here instead of a store error (503) there.
@@ -65,10 +42,6 @@ fn no_nul(name: &str, value: Option<&str>) -> Result<(), ApiError> {
         )),
         _ => Ok(()),
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[utoipa::path(
@@ -83,10 +56,10 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     )
 )]
 async fn channels(
-    _: Authorized,
+    caller: Caller,
     State(app): State<Arc<App>>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let list = app.store.channel_statuses(None).await?;
+    let list = app.store.channel_statuses(caller.scope()).await?;
     Ok(Json(serde_json::json!({ "channels": list })))
 }
 
@@ -185,12 +158,13 @@ type OrdersQueryResult = Result<Query<OrdersQuery>, axum::extract::rejection::Qu
     )
 )]
 async fn list_orders(
-    _: Authorized,
+    caller: Caller,
     State(app): State<Arc<App>>,
     q: OrdersQueryResult,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Query(q) = q.map_err(|e| bad_request(e.body_text()))?;
-    let filter = q.into_filter()?;
+    let mut filter = q.into_filter()?;
+    filter.seller_id = caller.scope().map(str::to_string);
     let page = app.store.order_page(&filter).await?;
     let next_after = match (&page.next_cursor, filter.sort) {
         (Some(c), OrderSort::Id) => Some(c.id),
@@ -233,12 +207,14 @@ async fn list_orders(
     )
 )]
 async fn export_orders_csv(
-    _: Authorized,
+    caller: Caller,
     State(app): State<Arc<App>>,
     q: OrdersQueryResult,
 ) -> Result<Response, ApiError> {
     let Query(q) = q.map_err(|e| bad_request(e.body_text()))?;
-    let mut export = crate::cli::OrderCsv::new(q.into_filter()?);
+    let mut filter = q.into_filter()?;
+    filter.seller_id = caller.scope().map(str::to_string);
+    let mut export = crate::cli::OrderCsv::new(filter);
     // The first page before the answer: a store that is down is a 503,
     // not a 200 cut short.
     let first = export.next_chunk(&app.store).await?.unwrap_or_default();
@@ -283,7 +259,7 @@ async fn export_orders_csv(
     )
 )]
 async fn show_order(
-    _: Authorized,
+    caller: Caller,
     State(app): State<Arc<App>>,
     id: Result<Path<i64>, axum::extract::rejection::PathRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
@@ -291,6 +267,7 @@ async fn show_order(
     let Some(order) = app.store.get_order(id).await? else {
         return Err(ApiError(StatusCode::NOT_FOUND, "no such order".into()));
     };
+    caller.check(&order.seller_id)?;
     // The order with its shipments: warehouse, label, rate, tracking status
     // and timeline.
     let shipments = app.store.order_shipments(id).await?;
@@ -319,17 +296,13 @@ async fn show_order(
     )
 )]
 async fn order_timeline(
-    _: Authorized,
+    caller: Caller,
     State(app): State<Arc<App>>,
     id: Result<Path<i64>, axum::extract::rejection::PathRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Path(id) = id.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
+    check_order(&app, &caller, id).await?;
     let timeline = app.store.order_timeline(id).await?;
-    // An order's timeline starts with its `synced` event, so an empty one is
-    // (nearly always) an unknown order: only then ask.
-    if timeline.is_empty() && app.store.get_order(id).await?.is_none() {
-        return Err(ApiError(StatusCode::NOT_FOUND, "no such order".into()));
-    }
     Ok(Json(serde_json::json!({ "timeline": timeline })))
 }
 
@@ -366,13 +339,14 @@ pub struct NoteRequest {
     )
 )]
 async fn add_order_note(
-    _: Authorized,
+    caller: Caller,
     State(app): State<Arc<App>>,
     id: Result<Path<i64>, axum::extract::rejection::PathRejection>,
     body: Result<Json<NoteRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let Path(id) = id.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
     let Json(note) = body.map_err(|e| ApiError(e.status(), e.body_text()))?;
+    check_order(&app, &caller, id).await?;
     match app.store.add_note(id, &note.author, &note.text).await? {
         Ok(entry) => {
             tracing::info!(order_id = id, actor = %entry.actor, "note added to order");
@@ -383,6 +357,90 @@ async fn add_order_note(
         }
         Err(NoteRefusal::Invalid(msg)) => Err(bad_request(msg)),
         Err(NoteRefusal::NotFound) => Err(ApiError(StatusCode::NOT_FOUND, "no such order".into())),
+    }
+}
+
+/// A manual status change (`POST /api/orders/{id}/status`).
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct StatusChangeRequest {
+    /// The new status; only the declared transitions are allowed.
+    #[schema(value_type = super::openapi::OrderStatusName)]
+    pub status: String,
+    /// Who makes the change: 1 to 100 characters, no control characters.
+    #[schema(example = "ana")]
+    pub author: String,
+    /// Why (on the timeline; kept as the exception reason for `exception`).
+    pub reason: Option<String>,
+}
+
+/// Move an order to another status by hand, through the same guarded,
+/// declared transitions the jobs use (e.g. resolve an `exception` back to
+/// `awaiting` to route it again, or cancel). The change joins the timeline
+/// as `status_changed` by `staff:<author>`.
+#[utoipa::path(
+    post,
+    path = "/api/orders/{id}/status",
+    tag = "ops",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "The order's orderhub id")),
+    request_body = StatusChangeRequest,
+    responses(
+        (status = 200, description = "The status was changed", body = super::openapi::StatusChange),
+        (status = 400, description = "The id is not an integer, the body is not JSON, the status is unknown, or the author or reason is empty, too long or has control characters", body = super::openapi::ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token", body = super::openapi::ErrorBody),
+        (status = 404, description = "No such order", body = super::openapi::ErrorBody),
+        (status = 409, description = "The order already has that status, the transition is not declared (e.g. delivered → awaiting), or the order moved meanwhile", body = super::openapi::ErrorBody),
+        (status = 413, description = "The body is larger than the server accepts"),
+        (status = 415, description = "The body is not `application/json`", body = super::openapi::ErrorBody),
+        (status = 422, description = "The JSON lacks `status` or `author`, or they are not strings", body = super::openapi::ErrorBody),
+        (status = 503, description = "The store is unavailable", body = super::openapi::ErrorBody),
+    )
+)]
+async fn change_order_status(
+    caller: Caller,
+    State(app): State<Arc<App>>,
+    id: Result<Path<i64>, axum::extract::rejection::PathRejection>,
+    body: Result<Json<StatusChangeRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    use orderhub_core::store::StatusRefusal;
+    use orderhub_core::OrderStatus;
+    let Path(id) = id.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let Json(req) = body.map_err(|e| ApiError(e.status(), e.body_text()))?;
+    check_order(&app, &caller, id).await?;
+    let to: OrderStatus = req.status.parse().map_err(|_| {
+        bad_request(format!(
+            "status must be one of {}",
+            OrderStatus::ALL.map(|s| s.as_str()).join(", ")
+        ))
+    })?;
+    no_nul("reason", req.reason.as_deref())?;
+    let conflict = |m: String| ApiError(StatusCode::CONFLICT, m);
+    match app
+        .store
+        .change_status_by_staff(id, to, &req.author, req.reason.as_deref())
+        .await?
+    {
+        Ok((from, to)) => {
+            tracing::info!(order_id = id, from = %from, to = %to, "order status changed by staff");
+            if to == OrderStatus::Awaiting {
+                // Back into the flow: route it again now (the sweep would, later).
+                if let Err(e) = app.queue.route.push(crate::jobs::RouteOrder { order_id: id }).await {
+                    tracing::warn!(order_id = id, error = %e, "enqueue failed; the sweep will route the order");
+                }
+            }
+            Ok(Json(serde_json::json!({
+                "id": id, "from": from.as_str(), "to": to.as_str()
+            })))
+        }
+        Err(StatusRefusal::NotFound) => Err(ApiError(StatusCode::NOT_FOUND, "no such order".into())),
+        Err(StatusRefusal::Invalid(m)) => Err(bad_request(m)),
+        Err(StatusRefusal::Unchanged(s)) => Err(conflict(format!("the order is already {s}"))),
+        Err(StatusRefusal::NotDeclared { from, to }) => Err(conflict(format!(
+            "an order cannot go from {from} to {to}"
+        ))),
+        Err(StatusRefusal::Moved) => Err(conflict(
+            "the order changed meanwhile; read it and try again".into(),
+        )),
     }
 }
 
@@ -413,7 +471,7 @@ struct JobsQuery {
     )
 )]
 async fn list_jobs(
-    _: Authorized,
+    caller: Caller,
     State(app): State<Arc<App>>,
     q: Result<Query<JobsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
@@ -432,6 +490,7 @@ async fn list_jobs(
         queue: q.queue,
         status: q.status,
         channel: q.channel,
+        seller: caller.scope().map(str::to_string),
         limit: q.limit.unwrap_or(100),
     };
     let jobs = jobs_api::list(&app.store, &filter).await?;
@@ -453,12 +512,12 @@ async fn list_jobs(
     )
 )]
 async fn show_job(
-    _: Authorized,
+    caller: Caller,
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
 ) -> Result<Json<jobs_api::JobRow>, ApiError> {
     no_nul("id", Some(&id))?;
-    match jobs_api::get(&app.store, &id).await? {
+    match jobs_api::get_scoped(&app.store, &id, caller.scope()).await? {
         Some(j) => Ok(Json(j)),
         None => Err(ApiError(StatusCode::NOT_FOUND, "no such job".into())),
     }
@@ -481,11 +540,12 @@ async fn show_job(
     )
 )]
 async fn retry_job(
-    _: Authorized,
+    caller: Caller,
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     no_nul("id", Some(&id))?;
+    check_job(&app, &caller, &id).await?;
     job_action(
         &app,
         &id,
@@ -512,11 +572,12 @@ async fn retry_job(
     )
 )]
 async fn cancel_job(
-    _: Authorized,
+    caller: Caller,
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     no_nul("id", Some(&id))?;
+    check_job(&app, &caller, &id).await?;
     job_action(
         &app,
         &id,
@@ -544,5 +605,24 @@ async fn job_action(
             StatusCode::CONFLICT,
             format!("job is {}; it cannot be {what}", j.status),
         )),
+    }
+}
+
+/// A 404 unless the order exists and the caller may see it.
+pub(crate) async fn check_order(app: &App, caller: &Caller, id: i64) -> Result<(), ApiError> {
+    match app.store.order_seller(id).await? {
+        Some(seller) => caller.check(&seller),
+        None => Err(ApiError(StatusCode::NOT_FOUND, "no such order".into())),
+    }
+}
+
+/// A 404 for a seller's token unless the job is about that seller's data.
+async fn check_job(app: &App, caller: &Caller, id: &str) -> Result<(), ApiError> {
+    if caller.is_admin() {
+        return Ok(());
+    }
+    match jobs_api::get_scoped(&app.store, id, caller.scope()).await? {
+        Some(_) => Ok(()),
+        None => Err(ApiError(StatusCode::NOT_FOUND, "no such job".into())),
     }
 }

@@ -1,6 +1,6 @@
 //! The ops API for fulfillment KPIs: `GET /api/kpis` (bearer token).
 
-use super::api::Authorized;
+use super::auth::Caller;
 use super::ApiError;
 use crate::app::App;
 use axum::extract::{Query, State};
@@ -57,12 +57,12 @@ type KpisQueryResult = Result<Query<KpisQuery>, axum::extract::rejection::QueryR
     )
 )]
 pub async fn kpis(
-    _: Authorized,
+    caller: Caller,
     State(app): State<Arc<App>>,
     q: KpisQueryResult,
 ) -> Result<Json<Kpis>, ApiError> {
     let Query(q) = q.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
-    let query = KpiQuery::parse(
+    let mut query = KpiQuery::parse(
         q.from.as_deref(),
         q.to.as_deref(),
         q.channel.as_deref(),
@@ -70,6 +70,7 @@ pub async fn kpis(
         chrono::Utc::now(),
     )
     .map_err(|e| ApiError(StatusCode::BAD_REQUEST, e))?;
+    query.seller = caller.scope().map(str::to_string);
     let kpis = app.store.kpis(&query, &app.settings.shipping).await?;
     Ok(Json(kpis))
 }

@@ -1,11 +1,14 @@
 //! The HTTP server: channel webhooks, the ops API and health.
 
 mod api;
+pub mod auth;
+mod dashboard;
 mod kpis;
 pub mod metrics;
 pub mod openapi;
 mod shipments;
 pub mod webhooks;
+mod webhooks_out;
 
 use crate::app::App;
 use axum::http::StatusCode;
@@ -29,6 +32,8 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(api::routes())
         .merge(kpis::routes())
         .merge(shipments::routes())
+        .merge(webhooks_out::routes())
+        .merge(dashboard::routes())
         .with_state(app)
 }
 

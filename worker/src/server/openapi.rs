@@ -30,7 +30,9 @@ use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
         title = "orderhub",
         description = "Channel webhooks and the ops API of the orderhub worker. \
             Every `/api` operation except this document needs `Authorization: Bearer <token>`, \
-            the token being read from the environment variable `server.api_token_env` names."
+            either the ops token (read from the environment variable `server.api_token_env` names; \
+            sees every seller) or a seller's token (`orderhub tokens create --seller S`; sees that \
+            seller's data only, and another seller's ids answer 404)."
     ),
     paths(
         healthz,
@@ -44,6 +46,7 @@ use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
         api::show_order,
         api::order_timeline,
         api::add_order_note,
+        api::change_order_status,
         api::list_jobs,
         api::show_job,
         api::retry_job,
@@ -53,6 +56,9 @@ use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
         super::shipments::labels_pdf,
         super::shipments::void_label,
         super::shipments::record_label,
+        super::webhooks_out::list_subscribers,
+        super::webhooks_out::resume_subscriber,
+        super::webhooks_out::list_deliveries,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -77,8 +83,9 @@ impl Modify for BearerAuth {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some(
-                        "The ops token: the value of the environment variable that \
-                         `server.api_token_env` names (`ORDERHUB_API_TOKEN` by default).",
+                        "The ops token (the value of the environment variable that \
+                         `server.api_token_env` names, `ORDERHUB_API_TOKEN` by default), or a \
+                         seller's token from `orderhub tokens create`, which sees that seller only.",
                     ))
                     .build(),
             ),
@@ -470,6 +477,15 @@ pub struct Job {
     /// are not JSON.
     #[schema(value_type = Option<Object>, required = true)]
     pub args: serde_json::Value,
+}
+
+/// The answer to a manual status change that applied.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct StatusChange {
+    pub id: i64,
+    pub from: OrderStatusName,
+    pub to: OrderStatusName,
 }
 
 /// The answer to a retry or a cancel that applied.

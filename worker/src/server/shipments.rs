@@ -1,6 +1,6 @@
 //! The ops API for labels: batches, the merged PDF to print, and voids.
 
-use super::api::Authorized;
+use super::auth::Caller;
 use super::ApiError;
 use crate::app::App;
 use crate::labels::{self, BatchReport, BatchRequest, VoidNow};
@@ -38,7 +38,7 @@ pub fn routes() -> Router<Arc<App>> {
     )
 )]
 pub async fn buy_labels(
-    _: Authorized,
+    caller: Caller,
     State(app): State<Arc<App>>,
     Json(req): Json<BatchRequest>,
 ) -> Result<Json<BatchReport>, ApiError> {
@@ -55,6 +55,7 @@ pub async fn buy_labels(
         ));
     }
     let ids = labels::resolve(&app, &req).await.map_err(store_down)?;
+    let ids = own_shipments(&app, &caller, ids, !req.all_ready).await?;
     let report = labels::buy_batch(&app, &ids).await;
     tracing::info!(
         bought = report.bought,
@@ -90,7 +91,7 @@ pub struct LabelsPdfQuery {
     )
 )]
 pub async fn labels_pdf(
-    _: Authorized,
+    caller: Caller,
     State(app): State<Arc<App>>,
     Query(q): Query<LabelsPdfQuery>,
 ) -> Result<Response, ApiError> {
@@ -112,6 +113,7 @@ pub async fn labels_pdf(
             "give between 1 and 2000 shipment ids".into(),
         ));
     }
+    let ids = own_shipments(&app, &caller, ids, true).await?;
     let (merged, left_out) = labels::merged_labels(&app, &ids).await.map_err(|e| {
         tracing::warn!(error = %format!("{e:#}"), "merging labels failed");
         ApiError(
@@ -168,7 +170,7 @@ pub struct VoidAnswer {
     )
 )]
 pub async fn void_label(
-    _: Authorized,
+    caller: Caller,
     State(app): State<Arc<App>>,
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
@@ -177,6 +179,7 @@ pub async fn void_label(
         status: status.into(),
         detail,
     };
+    own_shipments(&app, &caller, vec![id], true).await?;
     use orderhub_connectors::VoidStatus;
     match labels::void_now(&app, id).await? {
         Err(VoidRefusal::NotFound) => {
@@ -205,6 +208,37 @@ pub async fn void_label(
             Ok((StatusCode::ACCEPTED, Json(answer("void pending", Some(e)))).into_response())
         }
     }
+}
+
+/// The shipments of `ids` the caller may act on (invariant 8). With
+/// `named` (the caller listed the ids), another seller's shipment is a 404
+/// as if it did not exist; otherwise (a resolved `all_ready` batch) it is
+/// left out. The ops token may act on every shipment; a shipment that does
+/// not exist is left for the action to report.
+async fn own_shipments(
+    app: &App,
+    caller: &Caller,
+    ids: Vec<i64>,
+    named: bool,
+) -> Result<Vec<i64>, ApiError> {
+    let Some(seller) = caller.scope() else {
+        return Ok(ids);
+    };
+    let sellers = app.store.shipment_sellers(&ids).await?;
+    let mut own = Vec::with_capacity(ids.len());
+    for id in ids {
+        match sellers.get(&id) {
+            Some(s) if s == seller => own.push(id),
+            _ if named => {
+                return Err(ApiError(
+                    StatusCode::NOT_FOUND,
+                    format!("no such shipment: {id}"),
+                ))
+            }
+            _ => {}
+        }
+    }
+    Ok(own)
 }
 
 fn store_down(e: anyhow::Error) -> ApiError {
@@ -243,7 +277,7 @@ pub struct ManualLabel {
     )
 )]
 pub async fn record_label(
-    _: Authorized,
+    caller: Caller,
     State(app): State<Arc<App>>,
     Path(id): Path<i64>,
     Json(label): Json<ManualLabel>,
@@ -261,6 +295,7 @@ pub async fn record_label(
             ));
         }
     }
+    own_shipments(&app, &caller, vec![id], true).await?;
     if !app.carriers.contains_key(&label.carrier_account) {
         return Err(ApiError(
             StatusCode::NOT_FOUND,
