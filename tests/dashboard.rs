@@ -16,7 +16,7 @@ use common::*;
 use orderhub::app::App;
 use orderhub::jobs_api;
 use orderhub_core::store::OrderFilter;
-use reqwest::header::{COOKIE, LOCATION, ORIGIN, SET_COOKIE};
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use reqwest::StatusCode;
 use sea_orm::ConnectionTrait;
 use std::path::{Path, PathBuf};
@@ -367,6 +367,16 @@ async fn tenancy_case(db: Db) {
         )
         .await;
     assert_eq!(rows(&body, "order"), acme_orders);
+    // The page's "Export CSV" link: the API takes the same cookie.
+    assert!(
+        body.contains("href=\"/api/orders.csv?placed_from="),
+        "CSV link keeps the filter"
+    );
+    let (s, csv) = env.get("/api/orders.csv?q=XSS-1", Some(ACME_TOKEN)).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(csv.lines().count(), 2, "header and the one order: {csv}");
+    let (_, csv) = env.get("/api/orders.csv", Some(ACME_TOKEN)).await;
+    assert!(!csv.contains("GX-9001"), "the seller's own orders only");
     // Paging: one page of 50 holds them all, so no next link.
     assert!(!body.contains("id=\"next-page\""));
 
@@ -511,7 +521,6 @@ async fn tenancy_case(db: Db) {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    let _ = ORIGIN;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
