@@ -29,8 +29,8 @@ use crate::config::WebhookSubscriberSettings;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
+    PaginatorTrait, QueryOrder, QuerySelect, Statement,
 };
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -273,6 +273,35 @@ fn payload(
     })
 }
 
+/// PostgreSQL: whether the ids `[from, to)` missing from `order_events` can
+/// no longer appear. A missing id was taken by a transaction that inserted
+/// an event before the one at `to` was visible; if that transaction still
+/// runs, it is in the current snapshot's in-progress list. So: when no
+/// transaction but this one is in progress, and the ids are still missing
+/// when read after that snapshot, their transaction rolled back. (With other
+/// transactions in flight the dispatcher waits, at most `gap_grace`.)
+async fn hole_is_abandoned<C: ConnectionTrait>(db: &C, from: i64, to: i64) -> Result<bool, DbErr> {
+    let in_flight = db
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT COUNT(*)::bigint FROM pg_snapshot_xip(pg_current_snapshot()) AS x \
+             WHERE x <> pg_current_xact_id()",
+        ))
+        .await?
+        .map(|r| r.try_get_by_index::<i64>(0))
+        .transpose()?
+        .unwrap_or(1);
+    if in_flight > 0 {
+        return Ok(false);
+    }
+    let filled = order_event::Entity::find()
+        .filter(order_event::Column::Id.gte(from))
+        .filter(order_event::Column::Id.lt(to))
+        .count(db)
+        .await?;
+    Ok(filled == 0)
+}
+
 /// What one dispatcher pass did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DispatchReport {
@@ -501,7 +530,11 @@ impl Store {
         let mut expected = mark + 1;
         let oldest_ok = now() - gap_grace;
         for e in &events {
-            if e.id != expected && self.backend() == Backend::Postgres && e.at > oldest_ok {
+            if e.id != expected
+                && self.backend() == Backend::Postgres
+                && e.at > oldest_ok
+                && !hole_is_abandoned(&tx, expected, e.id).await?
+            {
                 waiting_on_gap = true;
                 break;
             }
