@@ -195,7 +195,13 @@ struct Api {
 }
 
 impl Api {
-    async fn call(&self, method: reqwest::Method, path: &str, token: &str, body: Option<Value>) -> (StatusCode, Value) {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let mut req = self
             .http
             .request(method, format!("{}{path}", self.base))
@@ -206,7 +212,10 @@ impl Api {
         let r = req.send().await.unwrap();
         let status = r.status();
         let text = r.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
@@ -214,7 +223,8 @@ impl Api {
     }
 
     async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
-        self.call(reqwest::Method::POST, path, token, Some(body)).await
+        self.call(reqwest::Method::POST, path, token, Some(body))
+            .await
     }
 
     async fn subscriber(&self, id: &str) -> Value {
@@ -375,7 +385,8 @@ fn verify_with_reference_library(got: &[Got]) {
         })
         .collect();
     std::fs::write(&file, lines.join("\n")).unwrap();
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/outbound/verify.py");
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/outbound/verify.py");
     let out = std::process::Command::new(py)
         .arg(&script)
         .arg(&file)
@@ -397,7 +408,13 @@ async fn every_event_once_in_order_and_signed(db: Db) {
     shopify.seed(3, 100).await;
     let r = Receiver::start(200).await;
     let url = fresh_db(db).await;
-    let (app, api) = start(&toml(&url, &shopify.base, FAST, &[subscriber_toml(SUB, "acme", &r.url())])).await;
+    let (app, api) = start(&toml(
+        &url,
+        &shopify.base,
+        FAST,
+        &[subscriber_toml(SUB, "acme", &r.url())],
+    ))
+    .await;
     let (app, api) = (&*app, &api);
     orders(app, 3).await;
     let ids = order_ids(app).await;
@@ -454,7 +471,13 @@ async fn every_event_once_in_order_and_signed(db: Db) {
             assert_eq!(b["data"]["order"]["channel_id"], "shop");
             assert!(b["data"]["order"]["number"].is_string(), "{b}");
             let order = b["data"]["order"].as_object().unwrap();
-            for private in ["customer", "customer_email", "customer_name", "ship_to", "bill_to"] {
+            for private in [
+                "customer",
+                "customer_email",
+                "customer_name",
+                "ship_to",
+                "bill_to",
+            ] {
                 assert!(!order.contains_key(private), "{private} in {b}");
             }
         }
@@ -464,7 +487,9 @@ async fn every_event_once_in_order_and_signed(db: Db) {
         assert!(g.signature.starts_with("v1,"), "{}", g.signature);
     }
     // The same id on the delivery in the API, delivered, one attempt each.
-    let deliveries = api.deliveries(&format!("&subscriber={SUB}"), OPS_TOKEN).await;
+    let deliveries = api
+        .deliveries(&format!("&subscriber={SUB}"), OPS_TOKEN)
+        .await;
     assert_eq!(deliveries.len(), got.len());
     for d in &deliveries {
         assert_eq!(d["status"], "delivered", "{d}");
@@ -475,7 +500,10 @@ async fn every_event_once_in_order_and_signed(db: Db) {
     assert_eq!(sub["state"], "active");
     assert_eq!(sub["pending"], 0);
     assert_eq!(sub["delivered"], got.len());
-    assert!(!sub["url"].as_str().unwrap().contains("receiver-secret"), "{sub}");
+    assert!(
+        !sub["url"].as_str().unwrap().contains("receiver-secret"),
+        "{sub}"
+    );
     // Dispatching again changes nothing.
     let subs = app.settings.notifications.webhooks.clone();
     let again = app
@@ -492,19 +520,32 @@ async fn a_receiver_that_was_down_gets_everything(db: Db) {
     shopify.seed(3, 100).await;
     let r = Receiver::reserve().await; // connection refused for now
     let url = fresh_db(db).await;
-    let (app, api) = start(&toml(&url, &shopify.base, FAST, &[subscriber_toml(SUB, "acme", &r.url())])).await;
+    let (app, api) = start(&toml(
+        &url,
+        &shopify.base,
+        FAST,
+        &[subscriber_toml(SUB, "acme", &r.url())],
+    ))
+    .await;
     let (app, api, r) = (&*app, &api, &r);
     orders(app, 3).await;
     let refused = wait_for(Duration::from_secs(30), || async move {
-        let d = api.deliveries(&format!("&subscriber={SUB}&status=failed"), OPS_TOKEN).await;
-        d.iter().any(|d| d["attempts"].as_array().unwrap().len() >= 2)
+        let d = api
+            .deliveries(&format!("&subscriber={SUB}&status=failed"), OPS_TOKEN)
+            .await;
+        d.iter()
+            .any(|d| d["attempts"].as_array().unwrap().len() >= 2)
     })
     .await;
     assert!(refused, "attempts against a closed port are recorded");
     // Up, but answering 503.
     r.set(503);
     r.serve().await;
-    let unavailable = wait_for(Duration::from_secs(30), || async move { r.all().len() >= 3 }).await;
+    let unavailable = wait_for(
+        Duration::from_secs(30),
+        || async move { r.all().len() >= 3 },
+    )
+    .await;
     assert!(unavailable, "the receiver saw retries while answering 503");
     assert!(r.accepted().is_empty());
     // Back.
@@ -518,21 +559,30 @@ async fn a_receiver_that_was_down_gets_everything(db: Db) {
         .filter(|g| g.answered == 503)
         .map(|g| g.id.clone())
         .collect::<BTreeSet<_>>();
-    assert!(retried.iter().all(|id| r.accepted().iter().any(|g| &g.id == id)));
+    assert!(retried
+        .iter()
+        .all(|id| r.accepted().iter().any(|g| &g.id == id)));
     // The failures are on record.
-    let deliveries = api.deliveries(&format!("&subscriber={SUB}"), OPS_TOKEN).await;
+    let deliveries = api
+        .deliveries(&format!("&subscriber={SUB}"), OPS_TOKEN)
+        .await;
     let attempts: Vec<&Value> = deliveries
         .iter()
         .flat_map(|d| d["attempts"].as_array().unwrap())
         .collect();
     assert!(
         attempts.iter().any(|a| a["status_code"].is_null()
-            && a["error"].as_str().is_some_and(|e| e.contains("connection"))),
+            && a["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("connection"))),
         "a refused connection recorded: {attempts:?}"
     );
     assert!(attempts.iter().any(|a| a["status_code"] == 503));
     assert!(deliveries.iter().all(|d| d["status"] == "delivered"));
-    let head = deliveries.iter().min_by_key(|d| d["order_event_id"].as_i64()).unwrap();
+    let head = deliveries
+        .iter()
+        .min_by_key(|d| d["order_event_id"].as_i64())
+        .unwrap();
     let n = head["attempts"].as_array().unwrap().len();
     assert!(n >= 3, "the head was retried: {head}");
     assert_eq!(head["attempt_count"], n);
@@ -553,7 +603,13 @@ async fn a_failing_receiver_is_paused_then_resumed(db: Db) {
     let url = fresh_db(db).await;
     // Paused after 3 failures spanning at least ~1 s.
     let settings = format!("{FAST}\npause_after_failures = 3\npause_after_hours = 0.0003");
-    let (app, api) = start(&toml(&url, &shopify.base, &settings, &[subscriber_toml(SUB, "acme", &r.url())])).await;
+    let (app, api) = start(&toml(
+        &url,
+        &shopify.base,
+        &settings,
+        &[subscriber_toml(SUB, "acme", &r.url())],
+    ))
+    .await;
     let (app, api) = (&*app, &api);
     orders(app, 2).await;
     let paused = wait_for(Duration::from_secs(30), || async move {
@@ -577,11 +633,17 @@ async fn a_failing_receiver_is_paused_then_resumed(db: Db) {
     })
     .await;
     assert!(kept, "every delivery kept: {}", api.subscriber(SUB).await);
-    let failed = api.deliveries(&format!("&subscriber={SUB}&status=failed"), OPS_TOKEN).await;
+    let failed = api
+        .deliveries(&format!("&subscriber={SUB}&status=failed"), OPS_TOKEN)
+        .await;
     assert_eq!(failed.len(), 1, "only the head was tried: {failed:?}");
     // Resume: everything, in order.
     let (s, v) = api
-        .post(&format!("/api/webhooks/subscribers/{SUB}/resume"), OPS_TOKEN, json!({}))
+        .post(
+            &format!("/api/webhooks/subscribers/{SUB}/resume"),
+            OPS_TOKEN,
+            json!({}),
+        )
         .await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["state"], "active", "{v}");
@@ -606,8 +668,14 @@ async fn sellers_see_only_their_own(db: Db) {
     ];
     let (app, api) = start(&toml(&url, &shopify.base, FAST, &subs)).await;
     let app = &*app;
-    app.store.create_token("acme", "ci", "acme-token-1").await.unwrap();
-    app.store.create_token("globex", "ci", "globex-token-1").await.unwrap();
+    app.store
+        .create_token("acme", "ci", "acme-token-1")
+        .await
+        .unwrap();
+    app.store
+        .create_token("globex", "ci", "globex-token-1")
+        .await
+        .unwrap();
     orders(app, 2).await;
     wait_all_received(app, &acme, Duration::from_secs(60)).await;
     assert!(globex.all().is_empty(), "globex got acme's orders");
@@ -624,7 +692,10 @@ async fn sellers_see_only_their_own(db: Db) {
     assert_eq!(s, 200);
     assert_eq!(ids(&v, "subscribers"), BTreeSet::from([SUB.to_string()]));
     let (_, v) = api.get("/api/webhooks/subscribers", "globex-token-1").await;
-    assert_eq!(ids(&v, "subscribers"), BTreeSet::from(["globex-hooks".to_string()]));
+    assert_eq!(
+        ids(&v, "subscribers"),
+        BTreeSet::from(["globex-hooks".to_string()])
+    );
     let (_, v) = api.get("/api/webhooks/subscribers", OPS_TOKEN).await;
     assert_eq!(ids(&v, "subscribers").len(), 2);
 
@@ -639,34 +710,63 @@ async fn sellers_see_only_their_own(db: Db) {
         "&status=delivered".to_string(),
     ] {
         let theirs = api.deliveries(&q, "globex-token-1").await;
-        assert!(theirs.is_empty(), "globex sees acme's deliveries with {q}: {theirs:?}");
+        assert!(
+            theirs.is_empty(),
+            "globex sees acme's deliveries with {q}: {theirs:?}"
+        );
     }
-    let by_order = api.deliveries(&format!("&order_id={order}"), "acme-token-1").await;
+    let by_order = api
+        .deliveries(&format!("&order_id={order}"), "acme-token-1")
+        .await;
     assert!(!by_order.is_empty() && by_order.iter().all(|d| d["order_id"] == order));
 
     // Another seller's subscriber is not found; one's own resumes.
     let (s, _) = api
-        .post(&format!("/api/webhooks/subscribers/{SUB}/resume"), "globex-token-1", json!({}))
+        .post(
+            &format!("/api/webhooks/subscribers/{SUB}/resume"),
+            "globex-token-1",
+            json!({}),
+        )
         .await;
     assert_eq!(s, 404);
     let (s, _) = api
-        .post("/api/webhooks/subscribers/nope/resume", OPS_TOKEN, json!({}))
+        .post(
+            "/api/webhooks/subscribers/nope/resume",
+            OPS_TOKEN,
+            json!({}),
+        )
         .await;
     assert_eq!(s, 404);
     let (s, v) = api
-        .post(&format!("/api/webhooks/subscribers/{SUB}/resume"), "acme-token-1", json!({}))
+        .post(
+            &format!("/api/webhooks/subscribers/{SUB}/resume"),
+            "acme-token-1",
+            json!({}),
+        )
         .await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["id"], SUB);
     // No token, a bad token, bad parameters.
-    for path in ["/api/webhooks/subscribers", "/api/webhooks/deliveries?limit=abc"] {
+    for path in [
+        "/api/webhooks/subscribers",
+        "/api/webhooks/deliveries?limit=abc",
+    ] {
         let r = reqwest::get(format!("{}{path}", api.base)).await.unwrap();
         assert_eq!(r.status(), 401, "{path}");
         let (s, _) = api.get(path, "wrong-token").await;
         assert_eq!(s, 401, "{path}");
     }
-    for q in ["status=bogus", "limit=0", "limit=501", "limit=abc", "order_id=x", "subscriber=%00"] {
-        let (s, v) = api.get(&format!("/api/webhooks/deliveries?{q}"), OPS_TOKEN).await;
+    for q in [
+        "status=bogus",
+        "limit=0",
+        "limit=501",
+        "limit=abc",
+        "order_id=x",
+        "subscriber=%00",
+    ] {
+        let (s, v) = api
+            .get(&format!("/api/webhooks/deliveries?{q}"), OPS_TOKEN)
+            .await;
         assert_eq!(s, 400, "{q}: {v}");
     }
 }
@@ -736,5 +836,8 @@ signing_secret = "ORDERHUB_TEST_OUTBOUND_UNSET_VAR"
     ] {
         assert!(problems.contains(want), "{want} missing from:\n{problems}");
     }
-    assert!(!problems.contains("not-a-whsec-secret"), "a secret in a message");
+    assert!(
+        !problems.contains("not-a-whsec-secret"),
+        "a secret in a message"
+    );
 }

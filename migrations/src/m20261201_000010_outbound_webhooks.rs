@@ -203,14 +203,34 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.drop_table(Table::drop().table(OutboundWatermark::Table).if_exists().to_owned())
-            .await?;
-        m.drop_table(Table::drop().table(OutboundAttempts::Table).if_exists().to_owned())
-            .await?;
-        m.drop_table(Table::drop().table(OutboundDeliveries::Table).if_exists().to_owned())
-            .await?;
-        m.drop_table(Table::drop().table(OutboundSubscribers::Table).if_exists().to_owned())
-            .await?;
+        m.drop_table(
+            Table::drop()
+                .table(OutboundWatermark::Table)
+                .if_exists()
+                .to_owned(),
+        )
+        .await?;
+        m.drop_table(
+            Table::drop()
+                .table(OutboundAttempts::Table)
+                .if_exists()
+                .to_owned(),
+        )
+        .await?;
+        m.drop_table(
+            Table::drop()
+                .table(OutboundDeliveries::Table)
+                .if_exists()
+                .to_owned(),
+        )
+        .await?;
+        m.drop_table(
+            Table::drop()
+                .table(OutboundSubscribers::Table)
+                .if_exists()
+                .to_owned(),
+        )
+        .await?;
         Ok(())
     }
 }

@@ -160,9 +160,8 @@ async fn turn(app: Arc<App>, client: reqwest::Client, sub: Arc<Subscriber>) {
     let ttl_ms = (n.timeout_ms + app.settings.worker.lease_ttl_secs * 1000) as i64;
     let mut sent = 0;
     let mut claimed = false;
-    let due = |h: &outbound_delivery::Model| {
-        h.next_attempt_at.is_none_or(|t| t <= chrono::Utc::now())
-    };
+    let due =
+        |h: &outbound_delivery::Model| h.next_attempt_at.is_none_or(|t| t <= chrono::Utc::now());
     while sent < TURN_MAX {
         // A read first: nothing due, no write.
         match app.store.head_webhook_delivery(id).await {
@@ -194,13 +193,13 @@ async fn turn(app: Arc<App>, client: reqwest::Client, sub: Arc<Subscriber>) {
         };
         let mut outcome = send(&client, &sub, &head).await;
         if !outcome.ok {
-            let retry_after = outcome.retry_at.take().map(|t| {
-                (t - chrono::Utc::now()).to_std().unwrap_or_default()
-            });
+            let retry_after = outcome
+                .retry_at
+                .take()
+                .map(|t| (t - chrono::Utc::now()).to_std().unwrap_or_default());
             let delay = backoff(n, (head.attempts + 1) as u32, retry_after);
-            outcome.retry_at = Some(
-                chrono::Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default(),
-            );
+            outcome.retry_at =
+                Some(chrono::Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default());
         }
         match app
             .store

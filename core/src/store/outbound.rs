@@ -29,8 +29,8 @@ use crate::config::WebhookSubscriberSettings;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
-    PaginatorTrait, QueryOrder, QuerySelect, Statement,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
 };
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -595,7 +595,10 @@ impl Store {
                 };
                 let ship = d["shipment_id"].as_i64().and_then(|id| ships.get(&id));
                 let body = payload(t, e, o, ship).to_string();
-                for s in subs.iter().filter(|s| s.seller == o.seller_id && s.wants(t)) {
+                for s in subs
+                    .iter()
+                    .filter(|s| s.seller == o.seller_id && s.wants(t))
+                {
                     rows.push(delivery::ActiveModel {
                         subscriber_id: Set(s.id.clone()),
                         seller_id: Set(o.seller_id.clone()),
@@ -654,7 +657,10 @@ impl Store {
         let now_ms = now().timestamp_millis();
         let res = subscriber::Entity::update_many()
             .col_expr(subscriber::Column::LeaseOwner, Expr::value(owner))
-            .col_expr(subscriber::Column::LeaseUntilMs, Expr::value(now_ms + ttl_ms))
+            .col_expr(
+                subscriber::Column::LeaseUntilMs,
+                Expr::value(now_ms + ttl_ms),
+            )
             .filter(subscriber::Column::Id.eq(id))
             .filter(subscriber::Column::State.eq(SUBSCRIBER_ACTIVE))
             .filter(
@@ -783,7 +789,10 @@ impl Store {
                 && failures >= i64::from(policy.after_failures)
                 && at - first >= policy.after;
             s = s
-                .col_expr(subscriber::Column::ConsecutiveFailures, Expr::value(failures))
+                .col_expr(
+                    subscriber::Column::ConsecutiveFailures,
+                    Expr::value(failures),
+                )
                 .col_expr(subscriber::Column::FirstFailureAt, Expr::value(Some(first)))
                 .col_expr(
                     subscriber::Column::LastError,
@@ -945,13 +954,16 @@ impl Store {
                 .all(&self.db)
                 .await?
             {
-                attempts.entry(a.delivery_id).or_default().push(AttemptView {
-                    attempt: a.attempt_no,
-                    at: a.at,
-                    status_code: a.status_code,
-                    error: a.error,
-                    duration_ms: a.duration_ms,
-                });
+                attempts
+                    .entry(a.delivery_id)
+                    .or_default()
+                    .push(AttemptView {
+                        attempt: a.attempt_no,
+                        at: a.at,
+                        status_code: a.status_code,
+                        error: a.error,
+                        duration_ms: a.duration_ms,
+                    });
             }
         }
         Ok(rows

@@ -87,7 +87,11 @@ pub async fn resume_subscriber(
         return Err(not_found());
     }
     tracing::info!(subscriber = %id, "webhook subscriber resumed");
-    let view = app.store.webhook_subscriber(&id).await?.ok_or_else(not_found)?;
+    let view = app
+        .store
+        .webhook_subscriber(&id)
+        .await?
+        .ok_or_else(not_found)?;
     Ok(Json(serde_json::to_value(&view).unwrap_or_default()))
 }
 
