@@ -59,12 +59,27 @@ use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
         super::webhooks_out::list_subscribers,
         super::webhooks_out::resume_subscriber,
         super::webhooks_out::list_deliveries,
+        dashboard_root,
+        dashboard_stylesheet,
+        dashboard_login_form,
+        dashboard_login,
+        dashboard_logout,
+        dashboard_orders,
+        dashboard_order,
+        dashboard_channels,
+        dashboard_jobs,
+        dashboard_retry_job,
+        dashboard_stock,
+        dashboard_kpis,
     ),
     modifiers(&BearerAuth),
     tags(
         (name = "ops", description = "Ops API: sync health, stored orders, queued jobs (bearer token)"),
         (name = "webhooks", description = "Deliveries from sales channels and carriers, verified by signature"),
         (name = "meta", description = "Health and this document (public)"),
+        (name = "dashboard", description = "The web dashboard: server-rendered HTML pages. Signed in with a token \
+            (the `orderhub_token` cookie set by `POST /login`, or the bearer header); without one a page \
+            redirects to `/login`. POSTs from another site are refused (403)."),
     )
 )]
 pub struct ApiDoc;
@@ -585,3 +600,156 @@ pub struct KpiShare {
     pub matching: u64,
     pub count: u64,
 }
+
+// The dashboard's pages (worker/src/server/dashboard.rs), described here so
+// the document covers every route the server answers.
+
+/// To the order list.
+#[utoipa::path(get, path = "/", tag = "dashboard",
+    responses((status = 303, description = "Redirect to `/orders`")))]
+#[allow(dead_code)]
+fn dashboard_root() {}
+
+/// The dashboard's stylesheet (compiled in; no CDN).
+#[utoipa::path(get, path = "/assets/dashboard.css", tag = "dashboard",
+    responses((status = 200, description = "The stylesheet", body = String, content_type = "text/css")))]
+#[allow(dead_code)]
+fn dashboard_stylesheet() {}
+
+/// The sign-in form.
+#[utoipa::path(get, path = "/login", tag = "dashboard",
+    responses((status = 200, description = "The form", body = String, content_type = "text/html")))]
+#[allow(dead_code)]
+fn dashboard_login_form() {}
+
+/// A sign-in form's body: `token=<ops or seller token>`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct LoginForm {
+    pub token: String,
+}
+
+/// Sign in with a token; sets the `orderhub_token` cookie (HttpOnly,
+/// SameSite=Strict).
+#[utoipa::path(post, path = "/login", tag = "dashboard",
+    request_body(content = LoginForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "Signed in: redirect to `/orders`"),
+        (status = 400, description = "The form has no token", body = String, content_type = "text/html"),
+        (status = 401, description = "Unknown or revoked token: the form again", body = String, content_type = "text/html"),
+        (status = 403, description = "A request from another site", body = String, content_type = "text/html"),
+        (status = 503, description = "The store is unavailable", body = String, content_type = "text/html"),
+    ))]
+#[allow(dead_code)]
+fn dashboard_login() {}
+
+/// Sign out (the cookie is cleared).
+#[utoipa::path(post, path = "/logout", tag = "dashboard",
+    responses(
+        (status = 303, description = "Redirect to `/login`"),
+        (status = 403, description = "A request from another site", body = String, content_type = "text/html"),
+    ))]
+#[allow(dead_code)]
+fn dashboard_logout() {}
+
+/// The order list with the filters of `GET /api/orders` as a form.
+#[utoipa::path(get, path = "/orders", tag = "dashboard",
+    params(
+        ("channel" = Option<String>, Query, description = "As in `GET /api/orders`"),
+        ("status" = Option<String>, Query, description = "As in `GET /api/orders`"),
+        ("payment_status" = Option<String>, Query, description = "As in `GET /api/orders`"),
+        ("fulfillment_status" = Option<String>, Query, description = "As in `GET /api/orders`"),
+        ("placed_from" = Option<String>, Query, description = "As in `GET /api/orders`"),
+        ("placed_to" = Option<String>, Query, description = "As in `GET /api/orders`"),
+        ("warehouse" = Option<String>, Query, description = "As in `GET /api/orders`"),
+        ("q" = Option<String>, Query, description = "As in `GET /api/orders`"),
+        ("sort" = Option<String>, Query, description = "As in `GET /api/orders`"),
+        ("cursor" = Option<String>, Query, description = "As in `GET /api/orders`"),
+    ),
+    responses(
+        (status = 200, description = "The page", body = String, content_type = "text/html"),
+        (status = 303, description = "Not signed in: redirect to `/login`"),
+        (status = 400, description = "A bad filter, named on the page", body = String, content_type = "text/html"),
+        (status = 503, description = "The store is unavailable", body = String, content_type = "text/html"),
+    ))]
+#[allow(dead_code)]
+fn dashboard_orders() {}
+
+/// One order: lines, routing decision, shipments, tracking, timeline.
+#[utoipa::path(get, path = "/orders/{id}", tag = "dashboard",
+    params(("id" = i64, Path, description = "The order's orderhub id")),
+    responses(
+        (status = 200, description = "The page", body = String, content_type = "text/html"),
+        (status = 303, description = "Not signed in: redirect to `/login`"),
+        (status = 404, description = "No such order (or another seller's)", body = String, content_type = "text/html"),
+        (status = 503, description = "The store is unavailable", body = String, content_type = "text/html"),
+    ))]
+#[allow(dead_code)]
+fn dashboard_order() {}
+
+/// Channels with their sync state and lag.
+#[utoipa::path(get, path = "/channels", tag = "dashboard",
+    responses(
+        (status = 200, description = "The page", body = String, content_type = "text/html"),
+        (status = 303, description = "Not signed in: redirect to `/login`"),
+        (status = 503, description = "The store is unavailable", body = String, content_type = "text/html"),
+    ))]
+#[allow(dead_code)]
+fn dashboard_channels() {}
+
+/// Jobs, failed ones first to see, each with a Retry button.
+#[utoipa::path(get, path = "/jobs", tag = "dashboard",
+    params(
+        ("status" = Option<String>, Query, description = "Only jobs in this status"),
+        ("queue" = Option<String>, Query, description = "Only jobs of this queue"),
+        ("retried" = Option<String>, Query, description = "A job just retried (shown as a notice)"),
+        ("refused" = Option<String>, Query, description = "A job that could not be retried, and why"),
+    ),
+    responses(
+        (status = 200, description = "The page", body = String, content_type = "text/html"),
+        (status = 303, description = "Not signed in: redirect to `/login`"),
+        (status = 400, description = "A bad filter, named on the page", body = String, content_type = "text/html"),
+        (status = 503, description = "The store is unavailable", body = String, content_type = "text/html"),
+    ))]
+#[allow(dead_code)]
+fn dashboard_jobs() {}
+
+/// Retry a failed job (the Retry button).
+#[utoipa::path(post, path = "/jobs/{id}/retry", tag = "dashboard",
+    params(("id" = String, Path, description = "The job id")),
+    responses(
+        (status = 303, description = "Back to the jobs page, with the outcome"),
+        (status = 403, description = "A request from another site", body = String, content_type = "text/html"),
+        (status = 404, description = "No such job (or another seller's)", body = String, content_type = "text/html"),
+        (status = 503, description = "The store is unavailable", body = String, content_type = "text/html"),
+    ))]
+#[allow(dead_code)]
+fn dashboard_retry_job() {}
+
+/// Stock at or below the low-stock threshold, per warehouse and sku.
+#[utoipa::path(get, path = "/stock", tag = "dashboard",
+    params(("threshold" = Option<i64>, Query, description = "Default `inventory.low_stock_threshold`")),
+    responses(
+        (status = 200, description = "The page", body = String, content_type = "text/html"),
+        (status = 303, description = "Not signed in: redirect to `/login`"),
+        (status = 503, description = "The store is unavailable", body = String, content_type = "text/html"),
+    ))]
+#[allow(dead_code)]
+fn dashboard_stock() {}
+
+/// KPI tiles and charts (inline SVG).
+#[utoipa::path(get, path = "/kpis", tag = "dashboard",
+    params(
+        ("from" = Option<String>, Query, description = "As in `GET /api/kpis`"),
+        ("to" = Option<String>, Query, description = "As in `GET /api/kpis`"),
+        ("channel" = Option<String>, Query, description = "As in `GET /api/kpis`"),
+        ("warehouse" = Option<String>, Query, description = "As in `GET /api/kpis`"),
+    ),
+    responses(
+        (status = 200, description = "The page", body = String, content_type = "text/html"),
+        (status = 303, description = "Not signed in: redirect to `/login`"),
+        (status = 400, description = "A bad range, named on the page", body = String, content_type = "text/html"),
+        (status = 503, description = "The store is unavailable", body = String, content_type = "text/html"),
+    ))]
+#[allow(dead_code)]
+fn dashboard_kpis() {}

@@ -4,6 +4,7 @@ use super::auth::Caller;
 use super::ApiError;
 use crate::app::App;
 use crate::labels::{self, BatchReport, BatchRequest, VoidNow};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -32,16 +33,21 @@ pub fn routes() -> Router<Arc<App>> {
     request_body = BatchRequest,
     responses(
         (status = 200, description = "What happened to each shipment", body = BatchReport),
-        (status = 400, description = "Neither shipment ids nor all_ready given", body = super::openapi::ErrorBody),
+        (status = 400, description = "Neither shipment ids nor all_ready given, or the body is not JSON", body = super::openapi::ErrorBody),
         (status = 401, description = "Missing or wrong bearer token", body = super::openapi::ErrorBody),
+        (status = 404, description = "A named shipment does not exist or is another seller's", body = super::openapi::ErrorBody),
+        (status = 413, description = "The body is larger than the server accepts"),
+        (status = 415, description = "The body is not `application/json`", body = super::openapi::ErrorBody),
+        (status = 422, description = "The JSON does not have the documented fields and types", body = super::openapi::ErrorBody),
         (status = 503, description = "The store is unavailable", body = super::openapi::ErrorBody),
     )
 )]
 pub async fn buy_labels(
     caller: Caller,
     State(app): State<Arc<App>>,
-    Json(req): Json<BatchRequest>,
+    req: Result<Json<BatchRequest>, JsonRejection>,
 ) -> Result<Json<BatchReport>, ApiError> {
+    let Json(req) = req.map_err(json_rejection)?;
     if !req.all_ready && req.shipment_ids.is_empty() {
         return Err(ApiError(
             StatusCode::BAD_REQUEST,
@@ -84,17 +90,18 @@ pub struct LabelsPdfQuery {
     params(LabelsPdfQuery),
     responses(
         (status = 200, description = "The merged labels", content_type = "application/pdf"),
-        (status = 400, description = "ids is not a comma-separated list of numbers", body = super::openapi::ErrorBody),
+        (status = 400, description = "ids is missing or not a comma-separated list of numbers", body = super::openapi::ErrorBody),
         (status = 401, description = "Missing or wrong bearer token", body = super::openapi::ErrorBody),
-        (status = 404, description = "None of the shipments has a PDF label", body = super::openapi::ErrorBody),
+        (status = 404, description = "None of the shipments has a PDF label, or one is another seller's", body = super::openapi::ErrorBody),
         (status = 503, description = "The store is unavailable", body = super::openapi::ErrorBody),
     )
 )]
 pub async fn labels_pdf(
     caller: Caller,
     State(app): State<Arc<App>>,
-    Query(q): Query<LabelsPdfQuery>,
+    q: Result<Query<LabelsPdfQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
     let ids: Vec<i64> = q
         .ids
         .split(',')
@@ -162,7 +169,7 @@ pub struct VoidAnswer {
     responses(
         (status = 200, description = "What the carrier said", body = VoidAnswer),
         (status = 202, description = "The carrier could not be asked now; the void is retried in the background", body = VoidAnswer),
-        (status = 400, description = "The id is not a number"),
+        (status = 400, description = "The id is not a number", body = super::openapi::ErrorBody),
         (status = 401, description = "Missing or wrong bearer token", body = super::openapi::ErrorBody),
         (status = 404, description = "No such shipment", body = super::openapi::ErrorBody),
         (status = 409, description = "No label to void, or already picked up", body = super::openapi::ErrorBody),
@@ -172,8 +179,9 @@ pub struct VoidAnswer {
 pub async fn void_label(
     caller: Caller,
     State(app): State<Arc<App>>,
-    Path(id): Path<i64>,
+    id: Result<Path<i64>, PathRejection>,
 ) -> Result<Response, ApiError> {
+    let Path(id) = id.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
     let answer = |status: &str, detail: Option<String>| VoidAnswer {
         shipment_id: id,
         status: status.into(),
@@ -241,6 +249,12 @@ async fn own_shipments(
     Ok(own)
 }
 
+/// A body that is not the JSON asked for: the rejection's status (400, 413,
+/// 415, 422) with a JSON error body like every other answer.
+fn json_rejection(e: JsonRejection) -> ApiError {
+    ApiError(e.status(), e.body_text())
+}
+
 fn store_down(e: anyhow::Error) -> ApiError {
     tracing::error!(error = %format!("{e:#}"), "store error while serving a request");
     ApiError(StatusCode::SERVICE_UNAVAILABLE, "store unavailable".into())
@@ -269,19 +283,24 @@ pub struct ManualLabel {
     request_body = ManualLabel,
     responses(
         (status = 200, description = "Recorded; tracking will be pushed", body = super::openapi::JobAction),
-        (status = 400, description = "A field is empty, too long or holds NUL", body = super::openapi::ErrorBody),
+        (status = 400, description = "The id is not a number, the body is not JSON, or a field is empty, too long or holds NUL", body = super::openapi::ErrorBody),
         (status = 401, description = "Missing or wrong bearer token", body = super::openapi::ErrorBody),
         (status = 404, description = "No such shipment or carrier account", body = super::openapi::ErrorBody),
         (status = 409, description = "The shipment is not waiting for a label", body = super::openapi::ErrorBody),
+        (status = 413, description = "The body is larger than the server accepts"),
+        (status = 415, description = "The body is not `application/json`", body = super::openapi::ErrorBody),
+        (status = 422, description = "The JSON does not have the documented fields and types", body = super::openapi::ErrorBody),
         (status = 503, description = "The store is unavailable", body = super::openapi::ErrorBody),
     )
 )]
 pub async fn record_label(
     caller: Caller,
     State(app): State<Arc<App>>,
-    Path(id): Path<i64>,
-    Json(label): Json<ManualLabel>,
+    id: Result<Path<i64>, PathRejection>,
+    label: Result<Json<ManualLabel>, JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    let Path(id) = id.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let Json(label) = label.map_err(json_rejection)?;
     for (name, v) in [
         ("carrier_account", label.carrier_account.as_str()),
         ("carrier", label.carrier.as_str()),
