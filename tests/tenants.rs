@@ -218,6 +218,11 @@ async fn tenants_case(db: Db) {
         ("get", "/api/shipments/labels.pdf"),
         ("post", "/api/shipments/{id}/void"),
         ("post", "/api/shipments/{id}/label"),
+        ("get", "/api/stock"),
+        ("put", "/api/stock/{warehouse}/{sku}"),
+        ("get", "/api/stock/counts"),
+        ("post", "/api/stock/counts"),
+        ("get", "/api/stock/alerts"),
     ]
     .into_iter()
     // Subscribers are configured per seller; their isolation (lists,
@@ -380,6 +385,60 @@ async fn tenants_case(db: Db) {
             .expect("a pending job of mine");
         let jid = my_job["id"].as_str().unwrap();
         assert_eq!(c.json(&format!("/api/jobs/{jid}"), t).await["id"], jid);
+    }
+
+    // Inventory: each seller's warehouse gets a count and a low-stock alert
+    // (ops token); a seller lists only its own and cannot write the other's.
+    for w in ["main", "gmain"] {
+        let (status, body) = c
+            .call(
+                Method::POST,
+                "/api/stock/counts",
+                OPS_TOKEN,
+                Some(json!({"warehouse": w, "counted_by": "ops", "counts": [{"sku": "SKU-001", "counted": 1}]})),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    for (me, mine, theirs) in [(&acme, "main", "gmain"), (&globex, "gmain", "main")] {
+        let t = me.token.as_str();
+        for list in ["/api/stock", "/api/stock/counts", "/api/stock/alerts"] {
+            let v = c.json(list, t).await;
+            let key = list.rsplit('/').next().unwrap();
+            let rows = v[key].as_array().unwrap_or_else(|| panic!("{list}: {v}"));
+            assert!(!rows.is_empty(), "{list}: {v}");
+            for r in rows {
+                assert_eq!(r["warehouse_id"], mine, "{list} lists another seller's row: {r}");
+            }
+            let filtered = c.json(&format!("{list}?warehouse={theirs}"), t).await;
+            assert_eq!(filtered[key], json!([]), "{list}?warehouse={theirs}: {filtered}");
+        }
+        for (method, path, body) in [
+            (
+                Method::PUT,
+                format!("/api/stock/{theirs}/SKU-001"),
+                json!({"on_hand": 999, "reason": "mallory"}),
+            ),
+            (
+                Method::POST,
+                "/api/stock/counts".to_string(),
+                json!({"warehouse": theirs, "counted_by": "mallory", "counts": [{"sku": "SKU-001", "counted": 999}]}),
+            ),
+        ] {
+            let (status, body) = c.call(method.clone(), &path, t, Some(body)).await;
+            assert_eq!(status, 404, "{method} {path} on another seller's warehouse: {body}");
+        }
+        let s = app.store.stock(theirs, "SKU-001").await.unwrap().unwrap();
+        assert_eq!(s.on_hand, 1, "another seller's stock changed");
+        let (status, body) = c
+            .call(
+                Method::PUT,
+                &format!("/api/stock/{mine}/SKU-001"),
+                t,
+                Some(json!({"on_hand": 1})),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
     }
 
     // The ops token sees everyone.

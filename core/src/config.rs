@@ -92,13 +92,43 @@ pub struct InventorySettings {
     /// A sku whose available stock (on hand − reserved) in a warehouse is at
     /// or below this is listed as low on the dashboard.
     pub low_stock_threshold: i64,
+    /// Per-sku thresholds (`{ "SKU-001" = 10 }`) for low-stock alerts; a sku
+    /// not listed uses `low_stock_threshold`.
+    pub thresholds: BTreeMap<String, i64>,
 }
 
 impl Default for InventorySettings {
     fn default() -> Self {
         Self {
             low_stock_threshold: 5,
+            thresholds: BTreeMap::new(),
         }
+    }
+}
+
+impl InventorySettings {
+    /// The low-stock threshold of `sku`: its own, else the global one.
+    pub fn threshold_for(&self, sku: &str) -> i64 {
+        self.thresholds
+            .get(sku)
+            .copied()
+            .unwrap_or(self.low_stock_threshold)
+    }
+
+    fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.low_stock_threshold < 0 {
+            problems.push("inventory.low_stock_threshold: must be 0 or more".into());
+        }
+        for (sku, t) in &self.thresholds {
+            if sku.trim().is_empty() || sku.contains('\0') {
+                problems.push("inventory.thresholds: a sku must not be empty".into());
+            }
+            if *t < 0 {
+                problems.push(format!("inventory.thresholds: `{sku}` must be 0 or more"));
+            }
+        }
+        problems
     }
 }
 
@@ -692,6 +722,7 @@ impl Settings {
         }
         problems.extend(self.shipping.problems());
         problems.extend(self.routing.problems());
+        problems.extend(self.inventory.problems());
         problems.extend(self.notifications.problems(env, &mut resolved));
         for w in &self.warehouses {
             if let Some(f) = &w.label_format {

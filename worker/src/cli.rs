@@ -51,6 +51,9 @@ enum Command {
     /// list, revoke.
     #[command(subcommand)]
     Tokens(TokensCommand),
+    /// Stock levels: import a CSV (or a stock count), list, low-stock alerts.
+    #[command(subcommand)]
+    Stock(StockCommand),
     /// Fulfillment KPIs of the orders placed in a range, in total, per
     /// channel and per warehouse (what `GET /api/kpis` answers), as a table.
     Kpis {
@@ -123,6 +126,35 @@ enum Command {
         /// Drop the order-list indexes (migration 000009) first: the list before them.
         #[arg(long)]
         without_indexes: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum StockCommand {
+    /// Set quantities on hand from a CSV with the header `warehouse,sku,on_hand`.
+    /// Every bad row is reported with its line number, and then nothing is applied.
+    Import {
+        file: PathBuf,
+        /// The file is a stock count (audit): the difference from what was on
+        /// hand is recorded per sku.
+        #[arg(long)]
+        count: bool,
+        /// Who counted (with --count).
+        #[arg(long, default_value = "import")]
+        counted_by: String,
+    },
+    /// Stock levels: on hand, reserved, safety, available, threshold.
+    List {
+        #[arg(long)]
+        warehouse: Option<String>,
+        /// Only skus at or below their low-stock threshold.
+        #[arg(long)]
+        low: bool,
+    },
+    /// Low-stock alerts (open ones; --all for cleared ones too).
+    Alerts {
+        #[arg(long)]
+        all: bool,
     },
 }
 
@@ -530,6 +562,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             crate::migrate::run(&store).await?;
             tokens(&store, cmd).await
         }
+        Command::Stock(cmd) => {
+            let loaded = match load_settings(cli.config.as_deref()) {
+                Ok(l) => l,
+                Err(code) => return Ok(code),
+            };
+            let app = crate::app::App::start(loaded).await?;
+            stock(&app, cmd).await
+        }
         Command::Jobs(cmd) => {
             let loaded = match load_settings(cli.config.as_deref()) {
                 Ok(l) => l,
@@ -675,6 +715,125 @@ async fn tokens(store: &Store, cmd: TokensCommand) -> anyhow::Result<ExitCode> {
                 eprintln!("no live token {id}");
                 Ok(ExitCode::FAILURE)
             }
+        }
+    }
+}
+
+async fn stock(app: &crate::app::App, cmd: StockCommand) -> anyhow::Result<ExitCode> {
+    use orderhub_core::store::StockFilter;
+    let inventory = &app.settings.inventory;
+    match cmd {
+        StockCommand::Import {
+            file,
+            count,
+            counted_by,
+        } => {
+            if let Err(e) = crate::server::stock::check_text("counted_by", &counted_by) {
+                eprintln!("{e}");
+                return Ok(ExitCode::from(2));
+            }
+            let data = match std::fs::read(&file) {
+                Ok(d) => d,
+                Err(e) => {
+                    eprintln!("{}: {e}", file.display());
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            let known: std::collections::BTreeSet<String> = app
+                .store
+                .stock_warehouses(None)
+                .await?
+                .into_iter()
+                .map(|w| w.id)
+                .collect();
+            let lines = match crate::server::stock::parse_stock_csv(&data, &known) {
+                Ok(l) => l,
+                Err(problems) => {
+                    eprintln!(
+                        "{}: {} bad row(s); nothing applied:",
+                        file.display(),
+                        problems.len()
+                    );
+                    for p in problems {
+                        eprintln!("  {p}");
+                    }
+                    return Ok(ExitCode::FAILURE);
+                }
+            };
+            let by = count.then_some(counted_by.as_str());
+            let counts = app.store.apply_stock_lines(&lines, by, inventory).await?;
+            if count {
+                println!(
+                    "{:<12} {:<20} {:>9} {:>9} {:>10}",
+                    "warehouse", "sku", "expected", "counted", "difference"
+                );
+                for c in &counts {
+                    println!(
+                        "{:<12} {:<20} {:>9} {:>9} {:>+10}",
+                        c.warehouse_id, c.sku, c.expected, c.counted, c.difference
+                    );
+                }
+                println!("stock count of {} sku(s) recorded", counts.len());
+            } else {
+                println!("{} stock level(s) set", lines.len());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        StockCommand::List { warehouse, low } => {
+            let rows = app
+                .store
+                .stock_rows(
+                    &StockFilter {
+                        warehouse,
+                        low,
+                        ..Default::default()
+                    },
+                    inventory,
+                )
+                .await?;
+            println!(
+                "{:<12} {:<20} {:>9} {:>9} {:>7} {:>10} {:>10}",
+                "warehouse", "sku", "on_hand", "reserved", "safety", "available", "threshold"
+            );
+            for r in rows {
+                println!(
+                    "{:<12} {:<20} {:>9} {:>9} {:>7} {:>10} {:>10}{}",
+                    r.warehouse_id,
+                    r.sku,
+                    r.on_hand,
+                    r.reserved,
+                    r.safety,
+                    r.available,
+                    r.threshold,
+                    if r.low { "  LOW" } else { "" }
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        StockCommand::Alerts { all } => {
+            let alerts = app
+                .store
+                .stock_alerts(None, None, (!all).then_some(true), 1000)
+                .await?;
+            println!(
+                "{:>5}  {:<12} {:<20} {:>10} {:>10} {:<26} cleared",
+                "id", "warehouse", "sku", "available", "threshold", "raised"
+            );
+            for a in alerts {
+                println!(
+                    "{:>5}  {:<12} {:<20} {:>10} {:>10} {:<26} {}",
+                    a.id,
+                    a.warehouse_id,
+                    a.sku,
+                    a.available,
+                    a.threshold,
+                    a.raised_at.to_rfc3339(),
+                    a.cleared_at
+                        .map(|t| t.to_rfc3339())
+                        .unwrap_or_else(|| "-".into())
+                );
+            }
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

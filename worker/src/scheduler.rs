@@ -25,6 +25,7 @@ pub async fn run(app: Arc<App>) {
         if let Err(e) = tick_once(&app).await {
             tracing::warn!(error = %e, "scheduler tick failed");
         }
+        crate::server::stock::sweep_alerts(&app).await;
         if last_sweep.elapsed() >= SWEEP_EVERY {
             last_sweep = std::time::Instant::now();
             sweep(&app).await;
@@ -59,6 +60,7 @@ pub async fn sweep(app: &App) {
     if let Err(e) = sweep_voids(app, grace).await {
         tracing::warn!(error = %e, "void sweep failed");
     }
+    crate::server::stock::sweep_cancelled_unbought(app).await;
 }
 
 async fn sweep_awaiting_orders(app: &App, grace: chrono::Duration) -> anyhow::Result<()> {

@@ -6,6 +6,7 @@
 pub mod entities;
 mod events;
 mod fulfillment;
+pub mod inventory;
 mod kpis;
 mod labels;
 mod orders;
@@ -26,6 +27,9 @@ pub use events::{
 pub use fulfillment::{
     needs_channel_push, ChosenRate, FulfillmentCounts, LabelRecord, ShipmentView, TrackingOutcome,
     SHIPMENT_BUYING, SHIPMENT_CREATED, SHIPMENT_EXCEPTION, SHIPMENT_LABEL_BOUGHT,
+};
+pub use inventory::{
+    AlertChanges, StockAlertView, StockCountView, StockFilter, StockLine, StockRow,
 };
 pub use kpis::{
     compute as compute_kpis, duration_stats, parse_time as parse_kpi_time, percentile, share,

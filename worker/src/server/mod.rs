@@ -7,6 +7,7 @@ mod kpis;
 pub mod metrics;
 pub mod openapi;
 mod shipments;
+pub mod stock;
 pub mod webhooks;
 mod webhooks_out;
 
@@ -32,6 +33,7 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(api::routes())
         .merge(kpis::routes())
         .merge(shipments::routes())
+        .merge(stock::routes())
         .merge(webhooks_out::routes())
         .merge(dashboard::routes())
         .with_state(app)
