@@ -184,6 +184,11 @@ pub struct ShippingSettings {
     pub auto_buy_labels: bool,
     /// Labels bought at once per carrier account in a batch.
     pub batch_concurrency_per_carrier: usize,
+    /// A shipment with a label whose tracking has not moved for this many
+    /// days (fractions allowed) raises a delivery problem.
+    pub stalled_after_days: f64,
+    /// Overrides `stalled_after_days`, in seconds (tests).
+    pub stalled_after_secs: Option<u64>,
 }
 
 /// A box the packer may use: inner dimensions in inches, the most it may
@@ -227,11 +232,23 @@ impl Default for ShippingSettings {
             rate_budget_ms: 5_000,
             auto_buy_labels: true,
             batch_concurrency_per_carrier: 8,
+            stalled_after_days: 5.0,
+            stalled_after_secs: None,
         }
     }
 }
 
 impl ShippingSettings {
+    /// How long tracking may stand still before a delivery problem is raised.
+    pub fn stalled_after(&self) -> chrono::Duration {
+        match self.stalled_after_secs {
+            Some(secs) => chrono::Duration::seconds(secs.min(i64::MAX as u64 / 1000) as i64),
+            None => chrono::Duration::milliseconds(
+                (self.stalled_after_days.max(0.0) * 86_400_000.0).min(1e15) as i64,
+            ),
+        }
+    }
+
     /// The cut-off as a time of day (UTC).
     pub fn cutoff_time(&self) -> Option<chrono::NaiveTime> {
         chrono::NaiveTime::parse_from_str(self.cutoff.trim(), "%H:%M").ok()
@@ -430,6 +447,8 @@ pub struct ServerSettings {
     pub listen: String,
     /// Name of the environment variable holding the ops API bearer token.
     pub api_token_env: String,
+    /// The server's public base URL, for links given out (tracking pages).
+    pub public_url: String,
 }
 
 impl Default for ServerSettings {
@@ -437,6 +456,7 @@ impl Default for ServerSettings {
         Self {
             listen: "127.0.0.1:8080".into(),
             api_token_env: "ORDERHUB_API_TOKEN".into(),
+            public_url: "http://127.0.0.1:8080".into(),
         }
     }
 }

@@ -61,6 +61,7 @@ pub async fn sweep(app: &App) {
         tracing::warn!(error = %e, "void sweep failed");
     }
     crate::server::stock::sweep_cancelled_unbought(app).await;
+    crate::server::tracking_page::sweep_delivery_problems(app).await;
 }
 
 async fn sweep_awaiting_orders(app: &App, grace: chrono::Duration) -> anyhow::Result<()> {

@@ -15,6 +15,7 @@ mod routing;
 mod stock_levels;
 mod sync;
 mod tokens;
+mod tracking_page;
 mod webhooks;
 
 pub use entities::*;
@@ -51,6 +52,7 @@ pub use routing::{RouteOutcome, RoutedShipment, WarehouseRouting, EVENT_BACKORDE
 pub use stock_levels::StockLevel;
 pub use sync::{ChannelStatus, PageOutcome, PollFailure};
 pub use tokens::{token_hash, TokenInfo};
+pub use tracking_page::{is_tracking_token, DeliveryWatch, PublicTrackingEvent, TrackingPage};
 
 use sea_orm::sqlx;
 use sea_orm::{

@@ -274,6 +274,11 @@ async fn show_order(
     let timeline = app.store.order_timeline(id).await?;
     let mut body = serde_json::to_value(&order).unwrap_or_default();
     body["shipments"] = serde_json::to_value(&shipments).unwrap_or_default();
+    for (i, s) in shipments.iter().enumerate() {
+        if let Some(url) = super::tracking_page::page_url(&app, s.shipment.id).await? {
+            body["shipments"][i]["tracking_page_url"] = url.into();
+        }
+    }
     body["timeline"] = serde_json::to_value(&timeline).unwrap_or_default();
     Ok(Json(body))
 }

@@ -8,6 +8,7 @@ pub mod metrics;
 pub mod openapi;
 mod shipments;
 pub mod stock;
+pub mod tracking_page;
 pub mod webhooks;
 mod webhooks_out;
 
@@ -36,6 +37,7 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(stock::routes())
         .merge(webhooks_out::routes())
         .merge(dashboard::routes())
+        .merge(tracking_page::routes())
         .with_state(app)
 }
 

@@ -76,12 +76,14 @@ use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
         dashboard_retry_job,
         dashboard_stock,
         dashboard_kpis,
+        super::tracking_page::tracking_page,
     ),
     modifiers(&BearerAuth),
     tags(
         (name = "ops", description = "Ops API: sync health, stored orders, queued jobs (bearer token)"),
         (name = "webhooks", description = "Deliveries from sales channels and carriers, verified by signature"),
         (name = "meta", description = "Health and this document (public)"),
+        (name = "public", description = "Public pages for customers: the tracking page of a shipment (`/t/{token}`), keyed by its unguessable token"),
         (name = "dashboard", description = "The web dashboard: server-rendered HTML pages. Signed in with a token \
             (the `orderhub_token` cookie set by `POST /login`, or the bearer header); without one a page \
             redirects to `/login`. POSTs from another site are refused (403)."),
