@@ -46,11 +46,20 @@ poll_interval_secs = 1
 access_token = "ORDERHUB_TEST_SHOPIFY_TOKEN"
 webhook_secret = "ORDERHUB_TEST_SHOPIFY_WEBHOOK_SECRET"
 
+[[carriers]]
+id = "gep"
+kind = "easypost"
+seller = "globex"
+base_url = "http://127.0.0.1:9"
+[carriers.secrets]
+api_key = "ORDERHUB_TEST_EP_KEY"
+webhook_secret = "ORDERHUB_TEST_EP_HOOK_SECRET"
+
 [[warehouses]]
 id = "gmain"
 seller = "globex"
 priority = 10
-carriers = ["{CARRIER_ID}"]
+carriers = ["{CARRIER_ID}", "gep"]
 address = {{ name = "Globex", line1 = "1 Main St", city = "Springfield", region = "OR", postal_code = "97477", country = "US" }}
 stock = {{ {stock} }}
 "#
@@ -365,6 +374,21 @@ async fn tenants_case(db: Db) {
         assert_ne!(theirs.order.status.as_str(), "cancelled", "another seller's order was cancelled");
         let shipment = app.store.shipment(s).await.unwrap().unwrap();
         assert_eq!(shipment.status, "created", "the other seller's shipment changed");
+
+        if me.channel == "shop" {
+            // Globex's own carrier account is unknown to acme.
+            let (status, body) = c
+                .call(
+                    Method::POST,
+                    &format!("/api/shipments/{}/label", me.shipments[1]),
+                    t,
+                    Some(json!({"carrier_account": "gep", "carrier": "USPS", "tracking_code": "EZ2"})),
+                )
+                .await;
+            assert_eq!(status, 404, "a label on another seller's carrier account: {body}");
+            let mine = app.store.shipment(me.shipments[1]).await.unwrap().unwrap();
+            assert_eq!(mine.status, "created", "no label recorded");
+        }
 
         // ...and my own ids work.
         let mine = me.orders[0];

@@ -138,6 +138,11 @@ impl InventorySettings {
 pub struct CarrierSettings {
     pub id: String,
     pub kind: String,
+    /// The seller whose account this is: only that seller's warehouses may
+    /// use it, and only that seller's token may record labels on it. Unset:
+    /// an account every seller's warehouses may use (the platform's own).
+    #[serde(default)]
+    pub seller: Option<String>,
     pub base_url: String,
     /// Secret name (as the connector declares it) → environment variable name.
     #[serde(default)]
@@ -688,6 +693,17 @@ impl Settings {
                         choice.account
                     ));
                 }
+                let owner = self
+                    .carriers
+                    .iter()
+                    .find(|c| c.id == choice.account)
+                    .and_then(|c| c.seller.as_deref());
+                if let Some(owner) = owner.filter(|o| *o != w.seller) {
+                    problems.push(format!(
+                        "{at}: carrier `{}` is seller `{owner}`'s account, not `{}`'s",
+                        choice.account, w.seller
+                    ));
+                }
             }
             if !w.carriers.is_empty() && w.address.is_none() {
                 problems.push(format!(
@@ -1117,6 +1133,39 @@ mod tests {
             "routing.rules",
         ] {
             assert!(all.contains(want), "{want} missing from:\n{all}");
+        }
+    }
+
+    #[test]
+    fn a_sellers_carrier_account_serves_that_sellers_warehouses_only() {
+        let wh = |id: &str, seller: &str, carrier: &str| {
+            serde_json::json!({
+                "id": id, "seller": seller, "carriers": [carrier],
+                "address": { "name": "W", "line1": "1 Main St", "city": "X",
+                             "postal_code": "1", "country": "US" },
+            })
+        };
+        let s: Settings = serde_json::from_value(serde_json::json!({
+            "database": { "url": "sqlite::memory:" },
+            "carriers": [
+                { "id": "acme-ep", "kind": "easypost", "seller": "acme", "base_url": "https://a.example" },
+                { "id": "shared", "kind": "easypost", "base_url": "https://b.example" },
+            ],
+            "warehouses": [
+                wh("a1", "acme", "acme-ep"),
+                wh("a2", "acme", "shared"),
+                wh("g1", "globex", "shared"),
+                wh("g2", "globex", "acme-ep"),
+            ],
+        }))
+        .unwrap();
+        let all = s.validate(&Kinds, &|_| None).unwrap_err().join("\n");
+        assert!(
+            all.contains("warehouse `g2`: carrier `acme-ep` is seller `acme`'s account, not `globex`'s"),
+            "{all}"
+        );
+        for ok in ["warehouse `a1`: carrier", "warehouse `a2`: carrier", "warehouse `g1`: carrier"] {
+            assert!(!all.contains(ok), "{ok} in:\n{all}");
         }
     }
 

@@ -315,7 +315,14 @@ pub async fn record_label(
         }
     }
     own_shipments(&app, &caller, vec![id], true).await?;
-    if !app.carriers.contains_key(&label.carrier_account) {
+    // Another seller's carrier account is as unknown as a missing one.
+    let usable = app.carriers.get(&label.carrier_account).is_some_and(|c| {
+        match (caller.scope(), c.settings.seller.as_deref()) {
+            (Some(me), Some(owner)) => me == owner,
+            _ => true,
+        }
+    });
+    if !usable {
         return Err(ApiError(
             StatusCode::NOT_FOUND,
             "no such carrier account".into(),
