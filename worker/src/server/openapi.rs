@@ -402,7 +402,8 @@ impl PartialSchema for StoredOrder {
                  `seller_id`, `channel_id`, `exception_reason` and `synced_at`; and \
                  `shipments`: each with its warehouse, status (created, buying, \
                  label_bought, exception), carrier, service, rate, label URL, tracking \
-                 code, URL and status, what was pushed to the channel, and `events`, the \
+                 code, URL and status, what was pushed to the channel, `tracking_page_url` \
+                 (the public tracking page, once a label is bought) and `events`, the \
                  tracking timeline; and `timeline`: the order's events, oldest first, \
                  each as `GET /api/orders/{id}/timeline` describes (`TimelineEvent`).",
             ))
