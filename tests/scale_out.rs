@@ -24,8 +24,10 @@ async fn a_dead_processs_channel_lease_is_taken_over_after_it_expires_postgres()
         .faults(json!({ "rate_slow": 1.0, "slow_ms": 700, "paths": ["/graphql"] }))
         .await;
     let url = fresh_db(Db::Postgres).await;
-    let toml = config_toml(&url, &shopify.base, "").replace("lease_ttl_secs = 3", "lease_ttl_secs = 4");
-    let dir = std::env::temp_dir().join(format!("orderhub-lease-{}", uuid::Uuid::new_v4().simple()));
+    let toml =
+        config_toml(&url, &shopify.base, "").replace("lease_ttl_secs = 3", "lease_ttl_secs = 4");
+    let dir =
+        std::env::temp_dir().join(format!("orderhub-lease-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     let cfg = dir.join("c.toml");
     std::fs::write(&cfg, toml).unwrap();
@@ -71,10 +73,16 @@ async fn a_dead_processs_channel_lease_is_taken_over_after_it_expires_postgres()
     a.wait().unwrap();
     let killed_at = chrono::Utc::now();
     let left = store.channel("shop").await.unwrap().unwrap();
-    let dead_owner = left.lease_owner.clone().expect("the dead process's lease is left");
+    let dead_owner = left
+        .lease_owner
+        .clone()
+        .expect("the dead process's lease is left");
     let dead_until = left.lease_until_ms.expect("with its expiry");
     let stored_by_a = store.count_orders(Some("shop")).await.unwrap();
-    assert!(stored_by_a < 120, "A was killed mid-sync ({stored_by_a} stored)");
+    assert!(
+        stored_by_a < 120,
+        "A was killed mid-sync ({stored_by_a} stored)"
+    );
 
     // Process B: may poll only after the dead lease expired.
     shopify.faults(json!({})).await;
@@ -97,8 +105,16 @@ async fn a_dead_processs_channel_lease_is_taken_over_after_it_expires_postgres()
     b.kill().unwrap();
     b.wait().unwrap();
     assert!(done, "process B finished the sync");
-    assert_eq!(store.count_orders(Some("shop")).await.unwrap(), 120, "no order doubled");
-    assert_ne!(after.lease_owner.as_deref(), Some(dead_owner.as_str()), "{after:?}");
+    assert_eq!(
+        store.count_orders(Some("shop")).await.unwrap(),
+        120,
+        "no order doubled"
+    );
+    assert_ne!(
+        after.lease_owner.as_deref(),
+        Some(dead_owner.as_str()),
+        "{after:?}"
+    );
 
     // Nothing B stored before the dead lease expired.
     let orders = store

@@ -161,7 +161,10 @@ async fn setup(app: &Arc<App>, seller: &str, channel: &'static str) -> Seller {
         .await
         .unwrap();
     let token = orderhub::cli::new_token();
-    app.store.create_token(seller, "test", &token).await.unwrap();
+    app.store
+        .create_token(seller, "test", &token)
+        .await
+        .unwrap();
     Seller {
         token,
         channel,
@@ -279,7 +282,11 @@ async fn tenants_case(db: Db) {
         let foreign = c
             .json(&format!("/api/orders?channel={}", other.channel), t)
             .await;
-        assert_eq!(foreign["items"], json!([]), "filtering by another seller's channel");
+        assert_eq!(
+            foreign["items"],
+            json!([]),
+            "filtering by another seller's channel"
+        );
         let q = c.json("/api/orders?warehouse=gmain&limit=100", t).await;
         for o in q["items"].as_array().unwrap() {
             assert!(me.orders.contains(&o["id"].as_i64().unwrap()), "{q}");
@@ -332,9 +339,15 @@ async fn tenants_case(db: Db) {
             (
                 Method::POST,
                 format!("/api/shipments/{s}/label"),
-                Some(json!({"carrier_account": CARRIER_ID, "carrier": "USPS", "tracking_code": "EZ1"})),
+                Some(
+                    json!({"carrier_account": CARRIER_ID, "carrier": "USPS", "tracking_code": "EZ1"}),
+                ),
             ),
-            (Method::GET, format!("/api/shipments/labels.pdf?ids={s}"), None),
+            (
+                Method::GET,
+                format!("/api/shipments/labels.pdf?ids={s}"),
+                None,
+            ),
             (
                 Method::POST,
                 "/api/shipments/labels:batch".to_string(),
@@ -342,7 +355,10 @@ async fn tenants_case(db: Db) {
             ),
         ] {
             let (status, body) = c.call(method.clone(), &path, t, body).await;
-            assert_eq!(status, 404, "{method} {path} with another seller's id: {body}");
+            assert_eq!(
+                status, 404,
+                "{method} {path} with another seller's id: {body}"
+            );
         }
         let all_jobs = c.json("/api/jobs?limit=1000", OPS_TOKEN).await;
         let their_job = all_jobs["jobs"]
@@ -362,7 +378,10 @@ async fn tenants_case(db: Db) {
             assert_eq!(status, 404, "{method} {path}: {body}");
         }
         let after = c.json(&format!("/api/jobs/{jid}"), OPS_TOKEN).await;
-        assert_eq!(after["status"], "Pending", "the other seller's job was touched");
+        assert_eq!(
+            after["status"], "Pending",
+            "the other seller's job was touched"
+        );
         let timeline = c
             .json(&format!("/api/orders/{o}/timeline"), OPS_TOKEN)
             .await;
@@ -371,9 +390,16 @@ async fn tenants_case(db: Db) {
             "a note reached another seller's order"
         );
         let theirs = app.store.get_order(o).await.unwrap().unwrap();
-        assert_ne!(theirs.order.status.as_str(), "cancelled", "another seller's order was cancelled");
+        assert_ne!(
+            theirs.order.status.as_str(),
+            "cancelled",
+            "another seller's order was cancelled"
+        );
         let shipment = app.store.shipment(s).await.unwrap().unwrap();
-        assert_eq!(shipment.status, "created", "the other seller's shipment changed");
+        assert_eq!(
+            shipment.status, "created",
+            "the other seller's shipment changed"
+        );
 
         if me.channel == "shop" {
             // Globex's own carrier account is unknown to acme.
@@ -385,7 +411,10 @@ async fn tenants_case(db: Db) {
                     Some(json!({"carrier_account": "gep", "carrier": "USPS", "tracking_code": "EZ2"})),
                 )
                 .await;
-            assert_eq!(status, 404, "a label on another seller's carrier account: {body}");
+            assert_eq!(
+                status, 404,
+                "a label on another seller's carrier account: {body}"
+            );
             let mine = app.store.shipment(me.shipments[1]).await.unwrap().unwrap();
             assert_eq!(mine.status, "created", "no label recorded");
         }
@@ -432,10 +461,17 @@ async fn tenants_case(db: Db) {
             let rows = v[key].as_array().unwrap_or_else(|| panic!("{list}: {v}"));
             assert!(!rows.is_empty(), "{list}: {v}");
             for r in rows {
-                assert_eq!(r["warehouse_id"], mine, "{list} lists another seller's row: {r}");
+                assert_eq!(
+                    r["warehouse_id"], mine,
+                    "{list} lists another seller's row: {r}"
+                );
             }
             let filtered = c.json(&format!("{list}?warehouse={theirs}"), t).await;
-            assert_eq!(filtered[key], json!([]), "{list}?warehouse={theirs}: {filtered}");
+            assert_eq!(
+                filtered[key],
+                json!([]),
+                "{list}?warehouse={theirs}: {filtered}"
+            );
         }
         for (method, path, body) in [
             (
@@ -450,7 +486,10 @@ async fn tenants_case(db: Db) {
             ),
         ] {
             let (status, body) = c.call(method.clone(), &path, t, Some(body)).await;
-            assert_eq!(status, 404, "{method} {path} on another seller's warehouse: {body}");
+            assert_eq!(
+                status, 404,
+                "{method} {path} on another seller's warehouse: {body}"
+            );
         }
         let s = app.store.stock(theirs, "SKU-001").await.unwrap().unwrap();
         assert_eq!(s.on_hand, 1, "another seller's stock changed");
@@ -476,10 +515,15 @@ async fn tenants_case(db: Db) {
     assert_eq!(listed.len(), 1);
     assert!(acme.token.starts_with(&listed[0].prefix));
     assert!(app.store.revoke_token(listed[0].id).await.unwrap());
-    assert!(!app.store.revoke_token(listed[0].id).await.unwrap(), "revoked twice");
+    assert!(
+        !app.store.revoke_token(listed[0].id).await.unwrap(),
+        "revoked twice"
+    );
     let (status, _) = c.call(Method::GET, "/api/orders", &acme.token, None).await;
     assert_eq!(status, 401);
-    let (status, _) = c.call(Method::GET, "/api/orders", &globex.token, None).await;
+    let (status, _) = c
+        .call(Method::GET, "/api/orders", &globex.token, None)
+        .await;
     assert_eq!(status, 200, "the other seller's token still works");
 
     // The store keeps a hash, never the token.
@@ -521,7 +565,8 @@ async fn a_sellers_token_sees_only_that_sellers_data_postgres() {
 #[test]
 fn tokens_cli_creates_lists_and_revokes() {
     let bin = env!("CARGO_BIN_EXE_orderhub");
-    let dir = std::env::temp_dir().join(format!("orderhub-tokens-{}", uuid::Uuid::new_v4().simple()));
+    let dir =
+        std::env::temp_dir().join(format!("orderhub-tokens-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     let cfg = dir.join("c.toml");
     std::fs::write(
@@ -552,7 +597,10 @@ fn tokens_cli_creates_lists_and_revokes() {
     let (code, list, _) = run(&["tokens", "list"]);
     assert_eq!(code, Some(0));
     assert!(list.contains("acme") && list.contains("erp"), "{list}");
-    assert!(!list.contains(token), "the list shows the token itself: {list}");
+    assert!(
+        !list.contains(token),
+        "the list shows the token itself: {list}"
+    );
     let id = list
         .lines()
         .nth(1)

@@ -949,9 +949,7 @@ impl NotificationSettings {
                     .chars()
                     .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
             {
-                problems.push(format!(
-                    "{at}: id must be 1 to 64 letters, digits, - or _"
-                ));
+                problems.push(format!("{at}: id must be 1 to 64 letters, digits, - or _"));
             }
             if !seen.insert(w.id.clone()) {
                 problems.push(format!("{at}: duplicate webhook subscriber id"));
@@ -964,9 +962,7 @@ impl NotificationSettings {
                 _ => problems.push(format!("{at}: url `{}` is not an http(s) URL", w.url)),
             }
             if w.events.is_empty() {
-                problems.push(format!(
-                    "{at}: events must list event types or be [\"*\"]"
-                ));
+                problems.push(format!("{at}: events must list event types or be [\"*\"]"));
             }
             for e in &w.events {
                 if e != "*" && !NOTIFICATION_EVENT_TYPES.contains(&e.as_str()) {
@@ -1161,10 +1157,16 @@ mod tests {
         .unwrap();
         let all = s.validate(&Kinds, &|_| None).unwrap_err().join("\n");
         assert!(
-            all.contains("warehouse `g2`: carrier `acme-ep` is seller `acme`'s account, not `globex`'s"),
+            all.contains(
+                "warehouse `g2`: carrier `acme-ep` is seller `acme`'s account, not `globex`'s"
+            ),
             "{all}"
         );
-        for ok in ["warehouse `a1`: carrier", "warehouse `a2`: carrier", "warehouse `g1`: carrier"] {
+        for ok in [
+            "warehouse `a1`: carrier",
+            "warehouse `a2`: carrier",
+            "warehouse `g1`: carrier",
+        ] {
             assert!(!all.contains(ok), "{ok} in:\n{all}");
         }
     }

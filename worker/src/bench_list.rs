@@ -53,22 +53,110 @@ const LIST_CHANNEL: &str = "ebay-acme";
 const DEEP_PAGES: usize = 100;
 
 const FIRST_NAMES: [&str; 40] = [
-    "James", "Mary", "John", "Patricia", "Robert", "Jennifer", "Michael", "Linda", "William",
-    "Elizabeth", "David", "Barbara", "Richard", "Susan", "Joseph", "Jessica", "Thomas", "Sarah",
-    "Carlos", "Karen", "Daniel", "Lisa", "Matthew", "Nancy", "Anthony", "Sofia", "Mark", "Emma",
-    "Lukas", "Anna", "Paul", "Laura", "Marco", "Giulia", "Pierre", "Camille", "Jan", "Eva", "Kenji",
+    "James",
+    "Mary",
+    "John",
+    "Patricia",
+    "Robert",
+    "Jennifer",
+    "Michael",
+    "Linda",
+    "William",
+    "Elizabeth",
+    "David",
+    "Barbara",
+    "Richard",
+    "Susan",
+    "Joseph",
+    "Jessica",
+    "Thomas",
+    "Sarah",
+    "Carlos",
+    "Karen",
+    "Daniel",
+    "Lisa",
+    "Matthew",
+    "Nancy",
+    "Anthony",
+    "Sofia",
+    "Mark",
+    "Emma",
+    "Lukas",
+    "Anna",
+    "Paul",
+    "Laura",
+    "Marco",
+    "Giulia",
+    "Pierre",
+    "Camille",
+    "Jan",
+    "Eva",
+    "Kenji",
     "Yuki",
 ];
 
 /// In the order of how common they are (Zipf-like weights).
 const SURNAMES: [&str; 60] = [
-    "Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Rodriguez",
-    "Martinez", "Hernandez", "Lopez", "Gonzalez", "Wilson", "Anderson", "Thomas", "Taylor", "Moore",
-    "Jackson", "Martin", "Lee", "Perez", "Thompson", "White", "Harris", "Sanchez", "Clark",
-    "Ramirez", "Lewis", "Robinson", "Walker", "Young", "Allen", "King", "Wright", "Scott", "Torres",
-    "Nguyen", "Hill", "Flores", "Green", "Adams", "Nelson", "Baker", "Hall", "Rivera", "Campbell",
-    "Mitchell", "Carter", "Roberts", "Muller", "Schmidt", "Schneider", "Fischer", "Weber", "Rossi",
-    "Russo", "Ferrari", "Dubois", "Kowalski",
+    "Smith",
+    "Johnson",
+    "Williams",
+    "Brown",
+    "Jones",
+    "Garcia",
+    "Miller",
+    "Davis",
+    "Rodriguez",
+    "Martinez",
+    "Hernandez",
+    "Lopez",
+    "Gonzalez",
+    "Wilson",
+    "Anderson",
+    "Thomas",
+    "Taylor",
+    "Moore",
+    "Jackson",
+    "Martin",
+    "Lee",
+    "Perez",
+    "Thompson",
+    "White",
+    "Harris",
+    "Sanchez",
+    "Clark",
+    "Ramirez",
+    "Lewis",
+    "Robinson",
+    "Walker",
+    "Young",
+    "Allen",
+    "King",
+    "Wright",
+    "Scott",
+    "Torres",
+    "Nguyen",
+    "Hill",
+    "Flores",
+    "Green",
+    "Adams",
+    "Nelson",
+    "Baker",
+    "Hall",
+    "Rivera",
+    "Campbell",
+    "Mitchell",
+    "Carter",
+    "Roberts",
+    "Muller",
+    "Schmidt",
+    "Schneider",
+    "Fischer",
+    "Weber",
+    "Rossi",
+    "Russo",
+    "Ferrari",
+    "Dubois",
+    "Kowalski",
 ];
 
 /// The surname the `q=` query searches (about 2 % of the orders).
@@ -141,7 +229,8 @@ fn generate(
     let (channel_id, kind, seller, currency, _) = CHANNELS[*pick_weighted(rng, &channel_weights)];
     // Ids follow the sync order: roughly placed_at order, with some jitter.
     let span_ms = 90 * 24 * 3_600_000i64;
-    let at_ms = span_ms * i64::from(i) / i64::from(n.max(1)) + rng.random_range(-3_600_000..3_600_000);
+    let at_ms =
+        span_ms * i64::from(i) / i64::from(n.max(1)) + rng.random_range(-3_600_000..3_600_000);
     let placed_at = now - Span::milliseconds(span_ms) + Span::milliseconds(at_ms);
     // Jitter past now is folded back into the past.
     let placed_at = if placed_at >= now {
@@ -321,9 +410,7 @@ fn generate(
                 tracking_code: Set(bought.then(|| format!("9400{id:018}{w}"))),
                 tracking_status: Set(tracking.into()),
                 label_bought_at: Set(bought.then(|| placed_at + Span::hours(3))),
-                exception_reason: Set(
-                    (st == "exception").then(|| "no rate within budget".into())
-                ),
+                exception_reason: Set((st == "exception").then(|| "no rate within budget".into())),
                 ..Default::default()
             });
         }
@@ -362,7 +449,16 @@ async fn seed(store: &Store, n: u32) -> anyhow::Result<f64> {
     while i < n {
         let take = (n - i).min(TX_ORDERS as u32);
         let batch: Vec<Seeded> = (i..i + take)
-            .map(|j| generate(&mut rng, base + 1 + i64::from(j), j, n, now, &surname_weights))
+            .map(|j| {
+                generate(
+                    &mut rng,
+                    base + 1 + i64::from(j),
+                    j,
+                    n,
+                    now,
+                    &surname_weights,
+                )
+            })
             .collect();
         let mut orders = Vec::with_capacity(batch.len());
         let mut lines = Vec::new();
@@ -551,13 +647,18 @@ pub async fn run(opts: Options) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(2));
     }
     let Some(load_for) = parse_duration(&opts.duration) else {
-        eprintln!("--duration: `{}` is not a duration (10s, 1m, 500ms)", opts.duration);
+        eprintln!(
+            "--duration: `{}` is not a duration (10s, 1m, 500ms)",
+            opts.duration
+        );
         return Ok(ExitCode::from(2));
     };
     let secs = load_for.as_secs().max(1);
     let connections = opts.connections.max(1);
-    let dir =
-        std::env::temp_dir().join(format!("orderhub-bench-list-{}", uuid::Uuid::new_v4().simple()));
+    let dir = std::env::temp_dir().join(format!(
+        "orderhub-bench-list-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
     std::fs::create_dir_all(&dir)?;
     let db_url = opts
         .database
@@ -587,11 +688,17 @@ pub async fn run(opts: Options) -> anyhow::Result<ExitCode> {
     } else {
         "with the order-list indexes (migration 000009)"
     };
-    println!("orderhub bench-list: {} orders on {backend}, {indexes}", opts.orders);
+    println!(
+        "orderhub bench-list: {} orders on {backend}, {indexes}",
+        opts.orders
+    );
     println!("  database {db_url}");
     let seed_rate = seed(&store, opts.orders).await?;
     let stored = store.count_orders(None).await?;
-    println!("  seeded {} orders at {seed_rate:.0} orders/s ({stored} stored)", opts.orders);
+    println!(
+        "  seeded {} orders at {seed_rate:.0} orders/s ({stored} stored)",
+        opts.orders
+    );
 
     // The real server, plus a bench-only route beside it (not in the
     // product router): a fixed JSON body, set once the size is known.
@@ -601,7 +708,12 @@ pub async fn run(opts: Options) -> anyhow::Result<ExitCode> {
         "/_bench/fixed",
         get(move || {
             let body = body.get().cloned().unwrap_or_default();
-            async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], body) }
+            async move {
+                (
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    body,
+                )
+            }
         }),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -657,7 +769,10 @@ pub async fn run(opts: Options) -> anyhow::Result<ExitCode> {
         "f  sort=-total (every order)".into(),
         "/api/orders?sort=-total&limit=50".into(),
     ));
-    println!("  server {base}; wrk -t{} -c{connections} -d{secs}s --latency, 1 s warm-up per URL", connections.clamp(1, 2));
+    println!(
+        "  server {base}; wrk -t{} -c{connections} -d{secs}s --latency, 1 s warm-up per URL",
+        connections.clamp(1, 2)
+    );
     let mut sizes = Vec::new();
     for (name, path) in &queries {
         let (body, items, next) = get_page(&http, &format!("{base}{path}"), &token).await?;

@@ -681,7 +681,8 @@ pub fn new_token() -> String {
 async fn tokens(store: &Store, cmd: TokensCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         TokensCommand::Create { seller, name } => {
-            let bad = |v: &str| v.trim().is_empty() || v.len() > 100 || v.chars().any(char::is_control);
+            let bad =
+                |v: &str| v.trim().is_empty() || v.len() > 100 || v.chars().any(char::is_control);
             if bad(&seller) || bad(&name) {
                 eprintln!("seller and name must be 1 to 100 characters without control characters");
                 return Ok(ExitCode::from(2));
@@ -693,7 +694,10 @@ async fn tokens(store: &Store, cmd: TokensCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         TokensCommand::List { seller } => {
-            println!("{:>5}  {:<16} {:<16} {:<14} {:<26} revoked", "id", "seller", "name", "prefix", "created");
+            println!(
+                "{:>5}  {:<16} {:<16} {:<14} {:<26} revoked",
+                "id", "seller", "name", "prefix", "created"
+            );
             for t in store.tokens(seller.as_deref()).await? {
                 println!(
                     "{:>5}  {:<16} {:<16} {:<14} {:<26} {}",
@@ -702,7 +706,9 @@ async fn tokens(store: &Store, cmd: TokensCommand) -> anyhow::Result<ExitCode> {
                     t.name,
                     t.prefix,
                     t.created_at.to_rfc3339(),
-                    t.revoked_at.map(|r| r.to_rfc3339()).unwrap_or_else(|| "-".into())
+                    t.revoked_at
+                        .map(|r| r.to_rfc3339())
+                        .unwrap_or_else(|| "-".into())
                 );
             }
             Ok(ExitCode::SUCCESS)

@@ -189,11 +189,7 @@ pub async fn get_scoped(
         values.push(seller.into());
         sql += &format!(" AND {}", d.seller_condition(&d.p(2)));
     }
-    match store
-        .db()
-        .query_one_raw(stmt(store, sql, values))
-        .await?
-    {
+    match store.db().query_one_raw(stmt(store, sql, values)).await? {
         Some(r) => row(r).map(Some),
         None => Ok(None),
     }

@@ -44,9 +44,9 @@ pub use orders::{
     OrderCursor, OrderFilter, OrderPage, OrderSort, StatusRefusal, StoredOrder, UpsertOutcome,
 };
 pub use outbound::{
-    notification_type, AttemptOutcome, AttemptRecorded, AttemptView, DeliveryFilter,
-    DeliveryView, DispatchReport, PausePolicy, SubscriberView, DELIVERY_DELIVERED,
-    DELIVERY_FAILED, DELIVERY_PENDING, DELIVERY_STATUSES, SUBSCRIBER_ACTIVE, SUBSCRIBER_PAUSED,
+    notification_type, AttemptOutcome, AttemptRecorded, AttemptView, DeliveryFilter, DeliveryView,
+    DispatchReport, PausePolicy, SubscriberView, DELIVERY_DELIVERED, DELIVERY_FAILED,
+    DELIVERY_PENDING, DELIVERY_STATUSES, SUBSCRIBER_ACTIVE, SUBSCRIBER_PAUSED,
 };
 pub use routing::{RouteOutcome, RoutedShipment, WarehouseRouting, EVENT_BACKORDERED, NO_STOCK};
 pub use stock_levels::StockLevel;

@@ -670,7 +670,10 @@ impl Store {
             return Ok(Err(StatusRefusal::NotFound));
         };
         let Ok(from) = current.status.parse::<OrderStatus>() else {
-            return Err(DbErr::Custom(format!("order {id} has status {}", current.status)));
+            return Err(DbErr::Custom(format!(
+                "order {id} has status {}",
+                current.status
+            )));
         };
         if from == to {
             return Ok(Err(StatusRefusal::Unchanged(from)));
@@ -681,7 +684,11 @@ impl Store {
         let actor = format!("staff:{}", author.trim());
         let tx = self.begin_write().await?;
         // A reason is kept as the order's exception reason only for `exception`.
-        let kept = if to == OrderStatus::Exception { reason } else { None };
+        let kept = if to == OrderStatus::Exception {
+            reason
+        } else {
+            None
+        };
         // The reason of any other change is on the timeline entry only.
         if !Store::transition_order_by(&tx, id, from, to, kept, reason, &actor).await? {
             tx.rollback().await?;
@@ -741,7 +748,10 @@ pub enum StatusRefusal {
     /// The order already has that status.
     Unchanged(OrderStatus),
     /// The model does not declare this transition (e.g. delivered → awaiting).
-    NotDeclared { from: OrderStatus, to: OrderStatus },
+    NotDeclared {
+        from: OrderStatus,
+        to: OrderStatus,
+    },
     /// The order moved while the change was being made; read it again.
     Moved,
 }

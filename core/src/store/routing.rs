@@ -600,7 +600,10 @@ async fn read_candidates<C: sea_orm::ConnectionTrait>(
                 .filter(|s| s.warehouse_id == w.id)
                 .map(|s| {
                     let safety = s.safety.unwrap_or(w.default_safety);
-                    (s.sku.clone(), std::cmp::max(s.on_hand - s.reserved - safety, 0))
+                    (
+                        s.sku.clone(),
+                        std::cmp::max(s.on_hand - s.reserved - safety, 0),
+                    )
                 })
                 .collect(),
         })

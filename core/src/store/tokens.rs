@@ -3,7 +3,9 @@
 
 use super::entities::api_token;
 use super::{now, Store};
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+};
 use sha2::{Digest, Sha256};
 
 /// Hex SHA-256 of a token: what the store keeps and looks up.
@@ -38,7 +40,12 @@ impl From<api_token::Model> for TokenInfo {
 
 impl Store {
     /// Store a new token for `seller_id`; returns its id.
-    pub async fn create_token(&self, seller_id: &str, name: &str, token: &str) -> Result<i64, DbErr> {
+    pub async fn create_token(
+        &self,
+        seller_id: &str,
+        name: &str,
+        token: &str,
+    ) -> Result<i64, DbErr> {
         let prefix: String = token.chars().take(12).collect();
         let m = api_token::ActiveModel {
             seller_id: Set(seller_id.into()),
@@ -84,6 +91,10 @@ impl Store {
         if let Some(s) = seller_id {
             q = q.filter(api_token::Column::SellerId.eq(s));
         }
-        Ok(q.all(&self.db).await?.into_iter().map(TokenInfo::from).collect())
+        Ok(q.all(&self.db)
+            .await?
+            .into_iter()
+            .map(TokenInfo::from)
+            .collect())
     }
 }

@@ -429,7 +429,12 @@ async fn change_order_status(
             tracing::info!(order_id = id, from = %from, to = %to, "order status changed by staff");
             if to == OrderStatus::Awaiting {
                 // Back into the flow: route it again now (the sweep would, later).
-                if let Err(e) = app.queue.route.push(crate::jobs::RouteOrder { order_id: id }).await {
+                if let Err(e) = app
+                    .queue
+                    .route
+                    .push(crate::jobs::RouteOrder { order_id: id })
+                    .await
+                {
                     tracing::warn!(order_id = id, error = %e, "enqueue failed; the sweep will route the order");
                 }
             }
@@ -437,12 +442,14 @@ async fn change_order_status(
                 "id": id, "from": from.as_str(), "to": to.as_str()
             })))
         }
-        Err(StatusRefusal::NotFound) => Err(ApiError(StatusCode::NOT_FOUND, "no such order".into())),
+        Err(StatusRefusal::NotFound) => {
+            Err(ApiError(StatusCode::NOT_FOUND, "no such order".into()))
+        }
         Err(StatusRefusal::Invalid(m)) => Err(bad_request(m)),
         Err(StatusRefusal::Unchanged(s)) => Err(conflict(format!("the order is already {s}"))),
-        Err(StatusRefusal::NotDeclared { from, to }) => Err(conflict(format!(
-            "an order cannot go from {from} to {to}"
-        ))),
+        Err(StatusRefusal::NotDeclared { from, to }) => {
+            Err(conflict(format!("an order cannot go from {from} to {to}")))
+        }
         Err(StatusRefusal::Moved) => Err(conflict(
             "the order changed meanwhile; read it and try again".into(),
         )),

@@ -103,7 +103,9 @@ pub async fn resolve(app: &App, token: &str) -> Result<Option<Caller>, ApiError>
         .store
         .seller_for_token(token)
         .await?
-        .map(|seller| Caller { seller: Some(seller) }))
+        .map(|seller| Caller {
+            seller: Some(seller),
+        }))
 }
 
 impl FromRequestParts<Arc<App>> for Caller {
