@@ -34,7 +34,7 @@ pub use super::auth::Caller;
 
 /// Text that reaches the store as a parameter. PostgreSQL text cannot hold
 /// NUL, so such input is a 400 here instead of a store error (503) there.
-fn no_nul(name: &str, value: Option<&str>) -> Result<(), ApiError> {
+pub(crate) fn no_nul(name: &str, value: Option<&str>) -> Result<(), ApiError> {
     match value {
         Some(v) if v.contains('\0') => Err(ApiError(
             StatusCode::BAD_REQUEST,

@@ -6,6 +6,7 @@
 //!
 //! Also the CSV reader `orderhub stock import` uses ([`parse_stock_csv`]).
 
+use super::api::no_nul;
 use super::auth::Caller;
 use super::ApiError;
 use crate::app::App;
@@ -31,6 +32,14 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/api/stock/{warehouse}/{sku}", put(set_stock))
         .route("/api/stock/counts", get(list_counts).post(record_count))
         .route("/api/stock/alerts", get(list_alerts))
+}
+
+/// A list's `limit`: 200 by default, 1 to 1000.
+fn page_limit(limit: Option<u64>) -> Result<u64, ApiError> {
+    match limit.unwrap_or(200) {
+        l @ 1..=1000 => Ok(l),
+        _ => Err(bad_request("limit must be 1 to 1000")),
+    }
 }
 
 fn bad_request(msg: impl Into<String>) -> ApiError {
@@ -193,11 +202,8 @@ pub async fn list_stock(
     q: Result<Query<StockQuery>, QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Query(q) = q.map_err(|e| bad_request(e.body_text()))?;
-    for (name, v) in [("warehouse", &q.warehouse), ("sku", &q.sku)] {
-        if v.as_deref().is_some_and(|v| v.contains('\0')) {
-            return Err(bad_request(format!("{name} must not contain NUL")));
-        }
-    }
+    no_nul("warehouse", q.warehouse.as_deref())?;
+    no_nul("sku", q.sku.as_deref())?;
     let rows = app
         .store
         .stock_rows(
@@ -335,13 +341,8 @@ pub async fn list_counts(
     q: Result<Query<CountsQuery>, QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Query(q) = q.map_err(|e| bad_request(e.body_text()))?;
-    if q.warehouse.as_deref().is_some_and(|v| v.contains('\0')) {
-        return Err(bad_request("warehouse must not contain NUL"));
-    }
-    let limit = q.limit.unwrap_or(200);
-    if !(1..=1000).contains(&limit) {
-        return Err(bad_request("limit must be 1 to 1000"));
-    }
+    no_nul("warehouse", q.warehouse.as_deref())?;
+    let limit = page_limit(q.limit)?;
     let counts = app
         .store
         .stock_counts(caller.scope(), q.warehouse.as_deref(), limit)
@@ -384,13 +385,8 @@ pub async fn list_alerts(
     q: Result<Query<AlertsQuery>, QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Query(q) = q.map_err(|e| bad_request(e.body_text()))?;
-    if q.warehouse.as_deref().is_some_and(|v| v.contains('\0')) {
-        return Err(bad_request("warehouse must not contain NUL"));
-    }
-    let limit = q.limit.unwrap_or(200);
-    if !(1..=1000).contains(&limit) {
-        return Err(bad_request("limit must be 1 to 1000"));
-    }
+    no_nul("warehouse", q.warehouse.as_deref())?;
+    let limit = page_limit(q.limit)?;
     let alerts = app
         .store
         .stock_alerts(caller.scope(), q.warehouse.as_deref(), q.open, limit)
