@@ -186,6 +186,28 @@ pub trait Carrier: Send + Sync {
         )))
     }
 
+    /// Whether this account makes return labels
+    /// ([`Carrier::create_return_shipment`]).
+    fn supports_returns(&self) -> bool {
+        false
+    }
+
+    /// Create the carrier's shipment for a return label and get its rates
+    /// (no money is spent; [`Carrier::buy`] buys it like any label). `req`
+    /// carries the outbound addresses, `from` the warehouse and `to` the
+    /// customer: the label is made from the customer back to the warehouse
+    /// (EasyPost: `is_return: true`, which swaps the addresses itself).
+    async fn create_return_shipment(
+        &self,
+        req: &LabelRequest,
+    ) -> Result<CarrierShipment, RemoteError> {
+        let _ = req;
+        Err(RemoteError::permanent(format!(
+            "{} return labels are not supported by orderhub",
+            self.kind()
+        )))
+    }
+
     /// Check a tracking webhook's signature on the raw body.
     fn verify_webhook(
         &self,

@@ -11,6 +11,10 @@
 //!   → `Voided`, `rejected`/`not_applicable` → `Rejected`). A refund whose
 //!   answer was lost is reconciled the same way as a buy: when the retry is
 //!   refused, the shipment is read back and its `refund_status` returned.
+//! - Return labels: the same `POST /v2/shipments` with `is_return: true` and
+//!   the outbound addresses unchanged (`from_address` the warehouse,
+//!   `to_address` the customer); EasyPost swaps them for the label, which
+//!   is then rated and bought like any other.
 //! - The label format goes in `options.label_format` on shipment create
 //!   (`PDF`, `PNG`, `ZPL`); the bought label says which it is in
 //!   `postage_label.label_file_type`.
@@ -405,6 +409,37 @@ impl EasyPostConnector {
         }
     }
 
+    /// `POST /v2/shipments`, as a return (`is_return: true`) or not.
+    async fn create(
+        &self,
+        req: &LabelRequest,
+        is_return: bool,
+    ) -> Result<CarrierShipment, RemoteError> {
+        // Several boxes need EasyPost's Orders API, which orderhub does not
+        // use yet: refuse, so rate shopping moves on to another carrier.
+        let [parcel] = req.parcels.as_slice() else {
+            return Err(RemoteError::permanent(format!(
+                "EasyPost shipments carry one parcel; this one has {}",
+                req.parcels.len()
+            )));
+        };
+        if parcel.weight_oz <= rust_decimal::Decimal::ZERO {
+            return Err(RemoteError::permanent("parcel weight must be above 0 oz"));
+        }
+        let body = serde_json::to_value(if is_return {
+            mapping::return_shipment_request(req)
+        } else {
+            mapping::shipment_request(req)
+        })
+        .map_err(|e| RemoteError::permanent(format!("request not encodable: {e}")))?;
+        let url = self.url(&["v2", "shipments"])?;
+        let shipment: Shipment = self
+            .call(Method::POST, url, Some(body))
+            .await
+            .map_err(|e| e.error)?;
+        shipment_from_wire(&shipment).map_err(mapping_error)
+    }
+
     async fn get_shipment(&self, id: &str) -> Result<Shipment, RemoteError> {
         check_id("shipment id", id)?;
         let url = self.url(&["v2", "shipments", id])?;
@@ -443,25 +478,18 @@ impl Carrier for EasyPostConnector {
     }
 
     async fn create_shipment(&self, req: &LabelRequest) -> Result<CarrierShipment, RemoteError> {
-        // Several boxes need EasyPost's Orders API, which orderhub does not
-        // use yet: refuse, so rate shopping moves on to another carrier.
-        let [parcel] = req.parcels.as_slice() else {
-            return Err(RemoteError::permanent(format!(
-                "EasyPost shipments carry one parcel; this one has {}",
-                req.parcels.len()
-            )));
-        };
-        if parcel.weight_oz <= rust_decimal::Decimal::ZERO {
-            return Err(RemoteError::permanent("parcel weight must be above 0 oz"));
-        }
-        let body = serde_json::to_value(mapping::shipment_request(req))
-            .map_err(|e| RemoteError::permanent(format!("request not encodable: {e}")))?;
-        let url = self.url(&["v2", "shipments"])?;
-        let shipment: Shipment = self
-            .call(Method::POST, url, Some(body))
-            .await
-            .map_err(|e| e.error)?;
-        shipment_from_wire(&shipment).map_err(mapping_error)
+        self.create(req, false).await
+    }
+
+    fn supports_returns(&self) -> bool {
+        true
+    }
+
+    async fn create_return_shipment(
+        &self,
+        req: &LabelRequest,
+    ) -> Result<CarrierShipment, RemoteError> {
+        self.create(req, true).await
     }
 
     async fn shipment(&self, carrier_shipment_id: &str) -> Result<CarrierShipment, RemoteError> {

@@ -87,8 +87,18 @@ pub fn shipment_request(req: &LabelRequest) -> CreateShipmentRequest {
             options: Some(ShipmentOptionsInput {
                 label_format: Some(label_format_word(req.label_format).into()),
             }),
+            is_return: None,
         },
     }
+}
+
+/// The `POST /v2/shipments` body for a return label: the outbound
+/// addresses as they are (`from_address` the warehouse, `to_address` the
+/// customer) with `is_return: true`; EasyPost swaps them for the label.
+pub fn return_shipment_request(req: &LabelRequest) -> CreateShipmentRequest {
+    let mut body = shipment_request(req);
+    body.shipment.is_return = Some(true);
+    body
 }
 
 /// `options.label_format` as EasyPost spells it.

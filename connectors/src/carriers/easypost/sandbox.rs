@@ -26,6 +26,13 @@
 //!   `label_pdf_url` / `label_zpl_url` / `label_epl2_url` for those formats),
 //!   made by [`crate::sandbox::carrier::label_document`].
 //!
+//! - `is_return: true` on create (a boolean; anything else → 422) makes a
+//!   return shipment: the given addresses are swapped (the label goes from
+//!   `to_address` back to `from_address`), the shipment says
+//!   `is_return: true`, and its labels are also counted in
+//!   `return_labels_total` / `return_labels_by_reference`
+//!   (`return_shipments_created` for the shipments).
+//!
 //! Trackers move `pre_transit` → `in_transit` → `out_for_delivery` →
 //! `delivered`, one step per `advance_every_ms` (0: only when asked), each step
 //! a `TrackingDetail` and a `tracker.updated` event (a new `evt_` id each);
@@ -43,7 +50,9 @@
 //! `stats.recorded` holds `shipments_created`, `labels_total`,
 //! `labels_by_reference`, `voids_by_reference`,
 //! `buys_refused_postage_exists`, `events_created`, `webhooks_sent`,
-//! `webhooks_failed`, `webhook_attempts_failed`, `trackers_by_status`.
+//! `webhooks_failed`, `webhook_attempts_failed`, `trackers_by_status`, and for
+//! return labels `return_shipments_created`, `return_labels_total`,
+//! `return_labels_by_reference`.
 //!
 //! Faults (shared `FaultConfig`) apply to the `/v2/...` paths, named by their
 //! templates (`/v2/shipments/{id}/buy`): 429 and 5xx answer with EasyPost-styled
@@ -1164,6 +1173,17 @@ async fn create_shipment(
             FileFormat::Png
         }
     };
+    let is_return = match input.get("is_return") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            errors.push(field_error("shipment.is_return", "must be a boolean"));
+            false
+        }
+    };
+    // A return label goes from the customer back to the sender: EasyPost
+    // takes the outbound addresses and swaps them itself.
+    let (from, to) = if is_return { (to, from) } else { (from, to) };
     if !errors.is_empty() {
         return ep_error(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -1178,7 +1198,7 @@ async fn create_shipment(
         object: Some("Shipment".into()),
         created_at: Some(at.clone()),
         updated_at: Some(at.clone()),
-        is_return: Some(false),
+        is_return: Some(is_return),
         messages: vec![],
         mode: Some("test".into()),
         options: Some(
@@ -1206,7 +1226,12 @@ async fn create_shipment(
         store.formats.insert(id.clone(), format);
         store.shipments.insert(id, shipment);
     }
-    shared.core.record(|r| bump(r, "shipments_created", 1));
+    shared.core.record(|r| {
+        bump(r, "shipments_created", 1);
+        if is_return {
+            bump(r, "return_shipments_created", 1);
+        }
+    });
     finish(&shared, fault, StatusCode::CREATED, out).await
 }
 
@@ -1381,6 +1406,7 @@ async fn buy_shipment(
             .reference
             .clone()
             .unwrap_or_else(|| "(none)".into());
+        let is_return = shipment.is_return == Some(true);
         let out = serde_json::to_value(&*shipment).unwrap_or(Value::Null);
         store.labels.insert(label_id, id.clone());
         store.trackers.insert(
@@ -1394,6 +1420,10 @@ async fn buy_shipment(
         shared.core.record(|r| {
             bump(r, "labels_total", 1);
             bump_in(r, "labels_by_reference", &reference);
+            if is_return {
+                bump(r, "return_labels_total", 1);
+                bump_in(r, "return_labels_by_reference", &reference);
+            }
         });
         let event = shared
             .opts

@@ -1517,3 +1517,85 @@ async fn the_contract_routes_deliver_signed_events_by_tracking_code() {
     rx.abort();
     server.abort();
 }
+
+// ------------------------------------------------------------------ returns
+
+const SHIPMENT_CREATE_RETURN_REQUEST: &str =
+    include_str!("testdata/shipment_create_return_request.json");
+
+#[test]
+fn a_return_request_is_the_outbound_shipment_with_is_return() {
+    let req = label_request("orderhub-return-7");
+    let body = serde_json::to_value(mapping::return_shipment_request(&req)).unwrap();
+    assert_eq!(body["shipment"]["is_return"], true);
+    // The outbound addresses as they are: EasyPost swaps them itself.
+    assert_eq!(
+        body["shipment"]["from_address"]["street1"],
+        "417 Montgomery Street"
+    );
+    assert_eq!(body["shipment"]["to_address"]["street1"], "179 N Harbor Dr");
+    assert_eq!(body["shipment"]["reference"], "orderhub-return-7");
+    let outbound = serde_json::to_value(mapping::shipment_request(&req)).unwrap();
+    assert!(
+        outbound["shipment"].get("is_return").is_none(),
+        "{outbound}"
+    );
+    // The documented request shape has the same keys.
+    let doc: Value = serde_json::from_str(SHIPMENT_CREATE_RETURN_REQUEST).unwrap();
+    for key in ["to_address", "from_address", "parcel", "is_return"] {
+        assert!(doc["shipment"].get(key).is_some(), "{key}");
+        assert!(body["shipment"].get(key).is_some(), "{key}");
+    }
+}
+
+#[tokio::test]
+async fn a_return_label_goes_from_the_customer_to_the_warehouse_once() {
+    let env = env().await;
+    let c = connector(&env.base);
+    assert!(c.supports_returns());
+    let req = label_request("orderhub-return-9");
+    let shp = c.create_return_shipment(&req).await.unwrap();
+    let rate = cheapest(&shp.rates).clone();
+    let label = c.buy(&shp.id, &rate.id).await.unwrap();
+    // A second buy (a retry) returns the same label and buys nothing.
+    let again = c.buy(&shp.id, &rate.id).await.unwrap();
+    assert_eq!(label.tracking_code, again.tracking_code);
+    let (_, wire) = raw(
+        reqwest::Method::GET,
+        format!("{}/v2/shipments/{}", env.base, shp.id),
+        None,
+        Some(KEY),
+    )
+    .await;
+    assert_eq!(wire["is_return"], true);
+    assert_eq!(wire["from_address"]["street1"], "179 N Harbor Dr", "{wire}");
+    assert_eq!(wire["to_address"]["street1"], "417 Montgomery Street");
+    let s = stats(&env.base).await;
+    assert_eq!(recorded(&s, "return_shipments_created"), 1);
+    assert_eq!(recorded(&s, "return_labels_total"), 1);
+    assert_eq!(
+        s.recorded["return_labels_by_reference"]["orderhub-return-9"],
+        1
+    );
+    // An outbound label is not a return one.
+    let out = c
+        .create_shipment(&label_request("orderhub-shipment-1"))
+        .await
+        .unwrap();
+    c.buy(&out.id, &cheapest(&out.rates).id).await.unwrap();
+    let s = stats(&env.base).await;
+    assert_eq!(recorded(&s, "return_labels_total"), 1);
+    assert_eq!(recorded(&s, "labels_total"), 2);
+    // A non-boolean is_return is refused like EasyPost refuses bad params.
+    let (status, _) = raw(
+        reqwest::Method::POST,
+        format!("{}/v2/shipments", env.base),
+        Some(
+            &json!({"shipment": {"is_return": "yes", "to_address": {"street1": "1 A St", "city": "X", "zip": "94104", "country": "US"}, "from_address": {"street1": "1 B St", "city": "Y", "zip": "94104", "country": "US"}, "parcel": {"weight": 10}}})
+                .to_string(),
+        ),
+        Some(KEY),
+    )
+    .await;
+    assert_eq!(status, 422);
+}

@@ -109,6 +109,10 @@ pub struct ShipmentInput {
     pub reference: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub options: Option<ShipmentOptionsInput>,
+    /// `true` for a return label: EasyPost takes the outbound shipment's
+    /// addresses and swaps them for the label (customer → warehouse).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_return: Option<bool>,
 }
 
 /// `shipment.options` as sent; only what orderhub sets.

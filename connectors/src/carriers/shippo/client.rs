@@ -274,6 +274,39 @@ fn limiter(rps: f64) -> RateLimit {
 }
 
 impl ShippoConnector {
+    /// `POST /shipments`, as a return (`extra.is_return: true`) or not.
+    async fn create(
+        &self,
+        req: &LabelRequest,
+        is_return: bool,
+    ) -> Result<CarrierShipment, RemoteError> {
+        if req.parcels.is_empty() {
+            return Err(RemoteError::permanent(
+                "a shipment needs at least one parcel",
+            ));
+        }
+        if let Some(i) = req
+            .parcels
+            .iter()
+            .position(|p| p.weight_oz <= rust_decimal::Decimal::ZERO)
+        {
+            return Err(RemoteError::permanent(format!(
+                "parcel {} weight must be above 0 oz",
+                i + 1
+            )));
+        }
+        let body = serde_json::to_value(if is_return {
+            mapping::return_shipment_request(req)
+        } else {
+            mapping::shipment_request(req)
+        })
+        .map_err(|e| RemoteError::permanent(format!("request not encodable: {e}")))?;
+        let url = self.url(&["shipments", ""])?;
+        let shipment: Shipment = self.call(&self.http, Method::POST, url, Some(body)).await?;
+        let id = mapping::carrier_shipment_id(&shipment.object_id, req.label_format);
+        shipment_from_wire(&id, &shipment).map_err(mapping_error)
+    }
+
     /// Build from configuration; every problem is listed at once.
     pub fn new(setup: CarrierSetup) -> Result<Self, String> {
         let mut problems = Vec::new();
@@ -479,27 +512,18 @@ impl Carrier for ShippoConnector {
     }
 
     async fn create_shipment(&self, req: &LabelRequest) -> Result<CarrierShipment, RemoteError> {
-        if req.parcels.is_empty() {
-            return Err(RemoteError::permanent(
-                "a shipment needs at least one parcel",
-            ));
-        }
-        if let Some(i) = req
-            .parcels
-            .iter()
-            .position(|p| p.weight_oz <= rust_decimal::Decimal::ZERO)
-        {
-            return Err(RemoteError::permanent(format!(
-                "parcel {} weight must be above 0 oz",
-                i + 1
-            )));
-        }
-        let body = serde_json::to_value(mapping::shipment_request(req))
-            .map_err(|e| RemoteError::permanent(format!("request not encodable: {e}")))?;
-        let url = self.url(&["shipments", ""])?;
-        let shipment: Shipment = self.call(&self.http, Method::POST, url, Some(body)).await?;
-        let id = mapping::carrier_shipment_id(&shipment.object_id, req.label_format);
-        shipment_from_wire(&id, &shipment).map_err(mapping_error)
+        self.create(req, false).await
+    }
+
+    fn supports_returns(&self) -> bool {
+        true
+    }
+
+    async fn create_return_shipment(
+        &self,
+        req: &LabelRequest,
+    ) -> Result<CarrierShipment, RemoteError> {
+        self.create(req, true).await
     }
 
     async fn shipment(&self, carrier_shipment_id: &str) -> Result<CarrierShipment, RemoteError> {

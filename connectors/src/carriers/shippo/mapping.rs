@@ -134,7 +134,17 @@ pub fn shipment_request(req: &LabelRequest) -> CreateShipmentRequest {
         parcels: req.parcels.iter().map(parcel_input).collect(),
         is_async: false,
         metadata: Some(req.reference.clone()).filter(|r| !r.trim().is_empty()),
+        extra: None,
     }
+}
+
+/// The `POST /shipments` body for a return label: the outbound addresses
+/// as they are, with `extra.is_return: true` (Shippo swaps them on the
+/// label).
+pub fn return_shipment_request(req: &LabelRequest) -> CreateShipmentRequest {
+    let mut body = shipment_request(req);
+    body.extra = Some(serde_json::json!({ "is_return": true }));
+    body
 }
 
 /// A decimal amount from Shippo's money string.

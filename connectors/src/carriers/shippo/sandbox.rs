@@ -38,7 +38,10 @@
 //! `labels_total`, `labels_by_reference`, `voids_by_reference`,
 //! `transactions_returned_existing`, `transactions_failed`, `events_created`,
 //! `webhooks_sent`, `webhooks_failed`, `webhook_attempts_failed`,
-//! `trackers_by_status`.
+//! `trackers_by_status`; for return labels (`extra.is_return: true` on the
+//! shipment, which swaps its addresses: the label goes from `address_to`
+//! back to `address_from`) `return_shipments_created`,
+//! `return_labels_total`, `return_labels_by_reference`.
 
 use super::client::{delivery_id, sign_webhook, HEADER_SIGNATURE};
 use super::wire::{
@@ -1223,9 +1226,33 @@ async fn create_shipment(
             None
         }
     };
+    let is_return = match obj.get("extra") {
+        None | Some(Value::Null) => false,
+        Some(Value::Object(e)) => match e.get("is_return") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => {
+                errors.insert(
+                    "extra".into(),
+                    json!({"is_return": ["Must be a valid boolean."]}),
+                );
+                false
+            }
+        },
+        Some(_) => {
+            errors.insert(
+                "extra".into(),
+                json!(["Invalid data. Expected a dictionary."]),
+            );
+            false
+        }
+    };
     let (Some(from), Some(to), Some((parcels, weight))) = (from, to, parcels) else {
         return field_errors(errors);
     };
+    // A return label goes from the customer back to the sender: Shippo
+    // swaps the addresses of a shipment with `extra.is_return`.
+    let (from, to) = if is_return { (to, from) } else { (from, to) };
     if !errors.is_empty() {
         return field_errors(errors);
     }
@@ -1243,7 +1270,11 @@ async fn create_shipment(
         address_to: Some(to),
         parcels,
         shipment_date: Some(at.clone()),
-        extra: Some(json!({})),
+        extra: Some(if is_return {
+            json!({ "is_return": true })
+        } else {
+            json!({})
+        }),
         customs_declaration: None,
         rates,
         carrier_accounts: vec![],
@@ -1267,7 +1298,12 @@ async fn create_shipment(
             },
         );
     }
-    shared.core.record(|r| bump(r, "shipments_created", 1));
+    shared.core.record(|r| {
+        bump(r, "shipments_created", 1);
+        if is_return {
+            bump(r, "return_shipments_created", 1);
+        }
+    });
     finish(&shared, fault, StatusCode::CREATED, out).await
 }
 
@@ -1369,6 +1405,8 @@ async fn create_transaction(
         let Some(shp) = store.shipments.get(&shipment_id) else {
             break 'work Outcome::Refused(invalid_pk("rate", &rate_id));
         };
+        let is_return =
+            shp.wire.extra.as_ref().and_then(|e| e.get("is_return")) == Some(&Value::Bool(true));
         // Already bought: the label that exists, not a second one.
         if let Some(existing) = shp
             .bought
@@ -1491,6 +1529,10 @@ async fn create_transaction(
         shared.core.record(|r| {
             bump(r, "labels_total", 1);
             bump_in(r, "labels_by_reference", &reference);
+            if is_return {
+                bump(r, "return_labels_total", 1);
+                bump_in(r, "return_labels_by_reference", &reference);
+            }
         });
         let event = shared
             .opts

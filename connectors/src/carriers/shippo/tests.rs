@@ -1370,3 +1370,48 @@ async fn the_declared_sandbox_serves_the_profile() {
     );
     server.abort();
 }
+
+// ------------------------------------------------------------------ returns
+
+#[test]
+fn a_return_request_carries_extra_is_return() {
+    let req = label_request("orderhub-return-3");
+    let body = serde_json::to_value(mapping::return_shipment_request(&req)).unwrap();
+    assert_eq!(body["extra"]["is_return"], true, "{body}");
+    // The outbound addresses as they are: Shippo swaps them on the label.
+    assert_eq!(body["address_from"]["street1"], "1092 Indian Summer Ct");
+    assert_eq!(body["address_to"]["street1"], "965 Mission St");
+    let outbound = serde_json::to_value(mapping::shipment_request(&req)).unwrap();
+    assert!(outbound.get("extra").is_none(), "{outbound}");
+}
+
+#[tokio::test]
+async fn a_return_label_goes_from_the_customer_to_the_warehouse() {
+    let env = env().await;
+    let c = connector(&env.base);
+    assert!(c.supports_returns());
+    let shp = c
+        .create_return_shipment(&label_request("orderhub-return-4"))
+        .await
+        .unwrap();
+    let rate = cheapest(&shp.rates).clone();
+    c.buy(&shp.id, &rate.id).await.unwrap();
+    let (status, _, wire) = raw(
+        reqwest::Method::GET,
+        format!("{}/shipments/{}", env.base, shp.id),
+        None,
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(status, 200, "{wire}");
+    assert_eq!(wire["extra"]["is_return"], true, "{wire}");
+    assert_eq!(wire["address_from"]["street1"], "965 Mission St", "{wire}");
+    assert_eq!(wire["address_to"]["street1"], "1092 Indian Summer Ct");
+    let s = stats(&env.base).await;
+    assert_eq!(recorded(&s, "return_shipments_created"), 1);
+    assert_eq!(recorded(&s, "return_labels_total"), 1);
+    assert_eq!(
+        count_in(&s, "return_labels_by_reference", "orderhub-return-4"),
+        1
+    );
+}

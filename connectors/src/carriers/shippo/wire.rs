@@ -56,6 +56,11 @@ pub struct CreateShipmentRequest {
     pub is_async: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<String>,
+    /// Shipment extras; orderhub sets only `{"is_return": true}` for a
+    /// return label (Shippo then makes the label from `address_to` back to
+    /// `address_from`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extra: Option<Value>,
 }
 
 /// `POST /transactions` body (buy a label for a rate).
