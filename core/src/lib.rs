@@ -4,6 +4,7 @@
 pub mod config;
 pub mod order;
 pub mod packing;
+pub mod picklist;
 pub mod rate_choice;
 pub mod routing_rules;
 pub mod store;

@@ -15,6 +15,7 @@ mod m20261201_000009_order_list_indexes;
 mod m20261201_000010_outbound_webhooks;
 mod m20261201_000011_inventory_alerts;
 mod m20261201_000012_tracking_page;
+mod m20261202_000016_warehouse_floor;
 
 pub use m20261201_000009_order_list_indexes::{
     create_order_list_indexes, drop_order_list_indexes, ORDER_LIST_INDEXES,
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000010_outbound_webhooks::Migration),
             Box::new(m20261201_000011_inventory_alerts::Migration),
             Box::new(m20261201_000012_tracking_page::Migration),
+            Box::new(m20261202_000016_warehouse_floor::Migration),
         ]
     }
 }

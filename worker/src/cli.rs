@@ -76,6 +76,21 @@ enum Command {
     /// Buy labels in a batch, void one.
     #[command(subcommand)]
     Labels(LabelsCommand),
+    /// A warehouse's pick list: the shipments ready there, summed per sku in
+    /// bin order (what `GET /api/warehouses/{id}/picklist` answers).
+    Picklist {
+        #[arg(long)]
+        warehouse: String,
+        /// `csv` (default), `pdf` or `json`.
+        #[arg(long, default_value = "csv")]
+        format: String,
+        /// Write here instead of standard output (a PDF needs it).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Only these shipments (comma-separated ids).
+        #[arg(long)]
+        shipments: Option<String>,
+    },
     /// Print what orderhub makes of one raw order payload, as JSON.
     Normalize {
         /// Channel kind the payload comes from (shopify, woocommerce, ecwid, ebay).
@@ -586,6 +601,19 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let app = crate::app::App::start(loaded).await?;
             labels(&app, cmd).await
         }
+        Command::Picklist {
+            warehouse,
+            format,
+            out,
+            shipments,
+        } => {
+            let loaded = match load_settings(cli.config.as_deref()) {
+                Ok(l) => l,
+                Err(code) => return Ok(code),
+            };
+            let app = crate::app::App::start(loaded).await?;
+            crate::server::floor::picklist_cli(&app, &warehouse, &format, out, shipments).await
+        }
         Command::Kpis {
             from,
             to,
@@ -752,7 +780,7 @@ async fn stock(app: &crate::app::App, cmd: StockCommand) -> anyhow::Result<ExitC
                 .into_iter()
                 .map(|w| w.id)
                 .collect();
-            let lines = match crate::server::stock::parse_stock_csv(&data, &known) {
+            let (lines, bins) = match crate::server::stock::parse_stock_csv_with_bins(&data, &known) {
                 Ok(l) => l,
                 Err(problems) => {
                     eprintln!(
@@ -768,6 +796,7 @@ async fn stock(app: &crate::app::App, cmd: StockCommand) -> anyhow::Result<ExitC
             };
             let by = count.then_some(counted_by.as_str());
             let counts = app.store.apply_stock_lines(&lines, by, inventory).await?;
+            app.store.set_bins(&bins).await?;
             if count {
                 println!(
                     "{:<12} {:<20} {:>9} {:>9} {:>10}",

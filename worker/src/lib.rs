@@ -12,6 +12,7 @@ pub mod label_pdf;
 pub mod labels;
 pub mod migrate;
 pub mod outbound;
+pub mod packing_slip;
 pub mod queue;
 pub mod scheduler;
 pub mod server;

@@ -66,7 +66,11 @@ pub struct CarrierSandbox {
 
 /// A label file as a sandbox serves it: its content type and bytes. The PDF
 /// is a real one-page 4×6 in document whose text names the carrier and the
-/// tracking code, so merged batches can be checked by reading them back.
+/// tracking code, so merged batches can be checked by reading them back; the
+/// PNG is a real 4×6 in image at 203 dpi (a thermal printer's resolution)
+/// with a Code 128 barcode of the tracking code ([`label_png`]); the ZPL is
+/// a 4×6 format (`^XA … ^XZ`) with the carrier's name and a `^BC` Code 128
+/// barcode of the tracking code.
 pub fn label_document(
     format: LabelFormat,
     carrier: &str,
@@ -74,7 +78,10 @@ pub fn label_document(
 ) -> (&'static str, Vec<u8>) {
     match format {
         LabelFormat::Pdf => ("application/pdf", label_pdf(carrier, tracking_code)),
-        LabelFormat::Png => ("image/png", LABEL_PNG.to_vec()),
+        LabelFormat::Png => (
+            "image/png",
+            label_png(tracking_code).unwrap_or_else(|_| LABEL_PNG.to_vec()),
+        ),
         LabelFormat::Zpl => (
             "application/zpl",
             format!(
@@ -146,7 +153,65 @@ fn label_pdf(carrier: &str, tracking_code: &str) -> Vec<u8> {
     out
 }
 
-/// A 1×1 grey PNG, served as every PNG label.
+/// Width and height of a PNG label: 4×6 in at 203 dpi.
+pub const LABEL_PNG_SIZE: (u32, u32) = (812, 1218);
+/// The row (from the top) through the middle of a PNG label's barcode.
+pub const LABEL_PNG_BARCODE_ROW: u32 = 700;
+
+/// A PNG label: 8-bit greyscale, white, a black frame, and the Code 128
+/// (code set B) barcode of the tracking code, 3 pixels per module (2 or 1
+/// for long codes, to fit), rows 600 to 800, starting at x = 40 — so a test
+/// can read the bars back along [`LABEL_PNG_BARCODE_ROW`].
+pub fn label_png(tracking_code: &str) -> Result<Vec<u8>, String> {
+    let (w, h) = LABEL_PNG_SIZE;
+    let printable: String = tracking_code
+        .chars()
+        .filter(|c| (' '..='~').contains(c))
+        .collect();
+    let modules = barcoders::sym::code128::Code128::new(format!("\u{0181}{printable}"))
+        .map_err(|e| e.to_string())?
+        .encode();
+    let module_px = ((w - 80) / modules.len().max(1) as u32).clamp(1, 3);
+    let mut px = vec![255u8; (w * h) as usize];
+    let mut set = |x: u32, y: u32| {
+        if x < w && y < h {
+            px[(y * w + x) as usize] = 0;
+        }
+    };
+    for x in 0..w {
+        for t in 0..4 {
+            set(x, 10 + t);
+            set(x, h - 11 - t);
+        }
+    }
+    for y in 0..h {
+        for t in 0..4 {
+            set(10 + t, y);
+            set(w - 11 - t, y);
+        }
+    }
+    for (i, m) in modules.iter().enumerate() {
+        if *m == 1 {
+            for dx in 0..module_px {
+                for y in 600..800 {
+                    set(40 + i as u32 * module_px + dx, y);
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut out, w, h);
+        enc.set_color(png::ColorType::Grayscale);
+        enc.set_depth(png::BitDepth::Eight);
+        let mut writer = enc.write_header().map_err(|e| e.to_string())?;
+        writer.write_image_data(&px).map_err(|e| e.to_string())?;
+        writer.finish().map_err(|e| e.to_string())?;
+    }
+    Ok(out)
+}
+
+/// A 1×1 grey PNG, served if a PNG label cannot be drawn.
 pub const LABEL_PNG: [u8; 67] = [
     0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
     0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x00, 0x00, 0x00, 0x00, 0x3a, 0x7e, 0x9b,

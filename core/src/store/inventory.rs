@@ -83,6 +83,8 @@ pub struct StockRow {
     pub threshold: i64,
     /// `available <= threshold`.
     pub low: bool,
+    /// Where the sku lives in the warehouse (`A-10`), if recorded.
+    pub bin: Option<String>,
 }
 
 /// A filter of [`Store::stock_rows`].
@@ -207,11 +209,16 @@ impl Store {
             q = q.filter(stock::Column::Sku.eq(sku.as_str()));
         }
         let rows = q.all(self.db()).await?;
+        let ids: Vec<String> = warehouses.keys().cloned().collect();
+        let bins = self.bins_of(&ids).await?;
         Ok(rows
             .into_iter()
             .filter_map(|s| {
                 let w = warehouses.get(&s.warehouse_id)?;
-                let row = to_row(s, w, settings);
+                let mut row = to_row(s, w, settings);
+                row.bin = bins
+                    .get(&(row.warehouse_id.clone(), row.sku.clone()))
+                    .cloned();
                 (!filter.low || row.low).then_some(row)
             })
             .collect())
@@ -560,5 +567,6 @@ fn to_row(s: stock::Model, w: &warehouse::Model, settings: &InventorySettings) -
         on_hand: s.on_hand,
         reserved: s.reserved,
         safety,
+        bin: None,
     }
 }

@@ -11,6 +11,7 @@ mod kpis;
 mod labels;
 mod orders;
 pub mod outbound;
+pub mod picklist;
 mod routing;
 mod stock_levels;
 mod sync;
@@ -48,6 +49,7 @@ pub use outbound::{
     DispatchReport, PausePolicy, SubscriberView, DELIVERY_DELIVERED, DELIVERY_FAILED,
     DELIVERY_PENDING, DELIVERY_STATUSES, SUBSCRIBER_ACTIVE, SUBSCRIBER_PAUSED,
 };
+pub use picklist::{BinLine, PackingSlip, PickRefusal, SlipLine};
 pub use routing::{RouteOutcome, RoutedShipment, WarehouseRouting, EVENT_BACKORDERED, NO_STOCK};
 pub use stock_levels::StockLevel;
 pub use sync::{ChannelStatus, PageOutcome, PollFailure};

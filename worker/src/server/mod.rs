@@ -3,6 +3,7 @@
 mod api;
 pub mod auth;
 mod dashboard;
+pub mod floor;
 mod kpis;
 pub mod metrics;
 pub mod openapi;
@@ -35,6 +36,7 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(kpis::routes())
         .merge(shipments::routes())
         .merge(stock::routes())
+        .merge(floor::routes())
         .merge(webhooks_out::routes())
         .merge(dashboard::routes())
         .merge(tracking_page::routes())

@@ -15,7 +15,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, put};
 use axum::{Json, Router};
-use orderhub_core::store::{StockFilter, StockLine};
+use orderhub_core::store::{BinLine, StockFilter, StockLine};
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -63,6 +63,21 @@ pub fn check_text(name: &str, v: &str) -> Result<(), String> {
     }
 }
 
+/// The longest bin location accepted.
+pub const MAX_BIN: usize = 50;
+
+/// A bin location: at most 50 characters, no control characters (empty
+/// means none).
+pub fn check_bin(name: &str, v: &str) -> Result<(), String> {
+    if v.chars().count() > MAX_BIN {
+        Err(format!("{name} must be at most {MAX_BIN} characters"))
+    } else if v.chars().any(char::is_control) {
+        Err(format!("{name} must not contain control characters"))
+    } else {
+        Ok(())
+    }
+}
+
 fn check_quantity(name: &str, v: i64) -> Result<(), String> {
     if !(0..=MAX_ON_HAND).contains(&v) {
         Err(format!("{name} must be 0 to {MAX_ON_HAND}"))
@@ -91,6 +106,10 @@ pub struct SetStock {
     /// Why (logged).
     #[schema(example = "received PO 1182")]
     pub reason: Option<String>,
+    /// The sku's bin location in this warehouse (`A-10`; at most 50
+    /// characters); absent: unchanged; empty: forgotten.
+    #[schema(example = "A-10")]
+    pub bin: Option<String>,
 }
 
 /// Set the quantity on hand of a sku in a warehouse (creating the row if
@@ -135,6 +154,9 @@ pub async fn set_stock(
             ));
         }
     }
+    if let Some(b) = &body.bin {
+        check_bin("bin", b).map_err(bad_request)?;
+    }
     writable_warehouse(&app, &caller, &warehouse).await?;
     let line = StockLine {
         warehouse_id: warehouse.clone(),
@@ -144,6 +166,15 @@ pub async fn set_stock(
     app.store
         .apply_stock_lines(&[line], None, &app.settings.inventory)
         .await?;
+    if let Some(b) = &body.bin {
+        app.store
+            .set_bins(&[BinLine {
+                warehouse_id: warehouse.clone(),
+                sku: sku.clone(),
+                bin: Some(b.clone()),
+            }])
+            .await?;
+    }
     tracing::info!(
         warehouse = %warehouse,
         sku = %sku,
@@ -394,34 +425,50 @@ pub async fn list_alerts(
     Ok(Json(serde_json::json!({ "alerts": alerts })))
 }
 
-/// Read a stock CSV (header `warehouse,sku,on_hand`). Every bad row is
-/// reported with its line number (a sku listed twice for one warehouse,
-/// a warehouse not in `warehouses`, a quantity that is not 0 to 10⁹); any
+/// Read a stock CSV (header `warehouse,sku,on_hand`, optionally with a
+/// fourth column `bin`). Every bad row is reported with its line number (a
+/// sku listed twice for one warehouse, a warehouse not in `warehouses`, a
+/// quantity that is not 0 to 10⁹, a bin longer than 50 characters); any
 /// problem means nothing is returned to apply.
 pub fn parse_stock_csv(
     data: &[u8],
     warehouses: &BTreeSet<String>,
 ) -> Result<Vec<StockLine>, Vec<String>> {
+    parse_stock_csv_with_bins(data, warehouses).map(|(lines, _)| lines)
+}
+
+/// [`parse_stock_csv`] with the bins: a row's non-empty `bin` cell is its
+/// sku's bin location (an empty cell leaves the bin as it is).
+pub fn parse_stock_csv_with_bins(
+    data: &[u8],
+    warehouses: &BTreeSet<String>,
+) -> Result<(Vec<StockLine>, Vec<BinLine>), Vec<String>> {
     let mut problems = Vec::new();
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
         .trim(csv::Trim::All)
         .from_reader(data);
-    match rdr.headers() {
+    let with_bin = match rdr.headers() {
         Ok(h) => {
             let h: Vec<&str> = h.iter().collect();
-            if h != ["warehouse", "sku", "on_hand"] {
+            if h == ["warehouse", "sku", "on_hand"] {
+                false
+            } else if h == ["warehouse", "sku", "on_hand", "bin"] {
+                true
+            } else {
                 problems.push(format!(
-                    "line 1: the header must be `warehouse,sku,on_hand` (got `{}`)",
+                    "line 1: the header must be `warehouse,sku,on_hand` or `warehouse,sku,on_hand,bin` (got `{}`)",
                     h.join(",")
                 ));
                 return Err(problems);
             }
         }
         Err(e) => return Err(vec![format!("line 1: {e}")]),
-    }
+    };
+    let fields = if with_bin { 4 } else { 3 };
     let mut lines = Vec::new();
+    let mut bins = Vec::new();
     let mut seen: BTreeMap<(String, String), u64> = BTreeMap::new();
     for rec in rdr.records() {
         let rec = match rec {
@@ -433,9 +480,14 @@ pub fn parse_stock_csv(
             }
         };
         let line = rec.position().map(|p| p.line()).unwrap_or(0);
-        if rec.len() != 3 {
+        if rec.len() != fields {
             problems.push(format!(
-                "line {line}: expected 3 fields (warehouse,sku,on_hand), found {}",
+                "line {line}: expected {fields} fields ({}), found {}",
+                if with_bin {
+                    "warehouse,sku,on_hand,bin"
+                } else {
+                    "warehouse,sku,on_hand"
+                },
                 rec.len()
             ));
             continue;
@@ -463,6 +515,10 @@ pub fn parse_stock_csv(
                 None
             }
         };
+        let bin = if with_bin { &rec[3] } else { "" };
+        if let Err(e) = check_bin("bin", bin) {
+            bad.push(e);
+        }
         if bad.is_empty() {
             if let Some(first) = seen.insert((w.to_string(), sku.to_string()), line) {
                 bad.push(format!("`{w}`/`{sku}` already given on line {first}"));
@@ -477,12 +533,19 @@ pub fn parse_stock_csv(
             sku: sku.to_string(),
             on_hand: on_hand.unwrap_or(0),
         });
+        if !bin.is_empty() {
+            bins.push(BinLine {
+                warehouse_id: w.to_string(),
+                sku: sku.to_string(),
+                bin: Some(bin.to_string()),
+            });
+        }
     }
     if lines.is_empty() && problems.is_empty() {
         problems.push("the file has no rows".into());
     }
     if problems.is_empty() {
-        Ok(lines)
+        Ok((lines, bins))
     } else {
         Err(problems)
     }
@@ -510,6 +573,8 @@ pub struct StockLevelRow {
     pub threshold: i64,
     /// `available <= threshold`.
     pub low: bool,
+    /// The sku's bin location in the warehouse (null: none recorded).
+    pub bin: Option<String>,
 }
 
 /// `GET /api/stock`.
