@@ -199,6 +199,27 @@ pub trait Marketplace: Send + Sync {
     async fn push_delivery_status(&self, _push: &DeliveryStatusPush) -> Result<(), RemoteError> {
         Ok(())
     }
+
+    /// Set how many units of a sku the channel may sell, through the
+    /// channel's inventory API. `NotListed` when the channel has no listing
+    /// with that sku (nothing to update; not an error).
+    async fn push_stock(&self, push: &StockPush) -> Result<StockPushOutcome, RemoteError>;
+}
+
+/// The quantity a channel should show for one sku.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StockPush {
+    pub sku: String,
+    /// Units available to sell (never negative when orderhub sends it).
+    pub available: i64,
+}
+
+/// What a stock push did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StockPushOutcome {
+    Updated,
+    /// The channel has no listing with that sku.
+    NotListed,
 }
 
 /// A carrier status change told to the channel, for the fulfillment that

@@ -29,6 +29,47 @@ pub struct Settings {
     pub routing: RoutingSettings,
     #[serde(default)]
     pub notifications: NotificationSettings,
+    /// Scan-to-verify packing (`[packing]`).
+    #[serde(default)]
+    pub packing: PackingSettings,
+    #[serde(default)]
+    pub email: EmailSettings,
+    /// Stock levels pushed to every channel (`[stock_sync]`).
+    #[serde(default)]
+    pub stock_sync: StockSyncSettings,
+}
+
+/// Stock sync to the channels (`[stock_sync]`): after a stock change, each
+/// (channel, sku) waits `debounce_secs` so a burst of changes is one push.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StockSyncSettings {
+    pub enabled: bool,
+    /// Seconds from a sku's first unpushed change to its push (fractions allowed).
+    pub debounce_secs: f64,
+}
+
+impl Default for StockSyncSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            debounce_secs: 3.0,
+        }
+    }
+}
+
+impl StockSyncSettings {
+    pub fn debounce_ms(&self) -> i64 {
+        (self.debounce_secs.clamp(0.0, 3600.0) * 1000.0) as i64
+    }
+
+    fn problems(&self) -> Vec<String> {
+        if self.debounce_secs.is_finite() && (0.0..=3600.0).contains(&self.debounce_secs) {
+            vec![]
+        } else {
+            vec!["stock_sync.debounce_secs: must be from 0 to 3600".into()]
+        }
+    }
 }
 
 /// How orders are routed to warehouses (`[routing]`): the tie-breakers in
@@ -82,6 +123,24 @@ impl RoutingSettings {
             problems.push(format!("routing.backorder: {e}"));
         }
         problems
+    }
+}
+
+/// Scan-to-verify packing (`[packing]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PackingSettings {
+    /// A measured weight (Finish with a weight) that differs from the
+    /// shipment's computed weight by more than this percentage re-rates the
+    /// shipment with the measured weight before its label (default 10).
+    pub reweigh_tolerance_pct: f64,
+}
+
+impl Default for PackingSettings {
+    fn default() -> Self {
+        Self {
+            reweigh_tolerance_pct: 10.0,
+        }
     }
 }
 
@@ -428,6 +487,16 @@ pub struct WarehouseSettings {
     /// Safety stock of skus not in `safety_stock`.
     #[serde(default)]
     pub default_safety_stock: i64,
+    /// Labels for this warehouse's shipments are bought only after the
+    /// packer's scan verification (`/pack`) verified or a supervisor
+    /// overrode it. Off by default.
+    #[serde(default)]
+    pub require_scan_verification: bool,
+    /// Barcodes (GTIN/UPC/EAN) of this seller's skus, `{ "SKU-001" =
+    /// ["0012345678905"] }`: stored with source `config` at startup where
+    /// the barcode is not already known.
+    #[serde(default)]
+    pub barcodes: BTreeMap<String, Vec<String>>,
 }
 
 fn default_true() -> bool {
@@ -759,7 +828,9 @@ impl Settings {
         problems.extend(self.shipping.problems());
         problems.extend(self.routing.problems());
         problems.extend(self.inventory.problems());
+        problems.extend(self.stock_sync.problems());
         problems.extend(self.notifications.problems(env, &mut resolved));
+        problems.extend(self.email.problems(env, &mut resolved));
         for w in &self.warehouses {
             if let Some(f) = &w.label_format {
                 if !matches!(f.to_ascii_lowercase().as_str(), "pdf" | "png" | "zpl") {
@@ -875,6 +946,7 @@ impl WebhookSubscriberSettings {
 
 /// Every notification event type a subscriber may name.
 pub const NOTIFICATION_EVENT_TYPES: &[&str] = &[
+    "stock.low",
     "order.created",
     "order.updated",
     "order.status_changed",
@@ -889,6 +961,10 @@ pub const NOTIFICATION_EVENT_TYPES: &[&str] = &[
     "shipment.delivered",
     "shipment.tracking_updated",
     "shipment.voided",
+    "return.requested",
+    "return.label_bought",
+    "return.received",
+    "return.refunded",
 ];
 
 /// The key a webhook subscriber's secrets have in [`ResolvedSecrets`].
@@ -1005,6 +1081,300 @@ impl NotificationSettings {
     }
 }
 
+/// Customer email through SMTP (`[email]`). The SMTP user name and password
+/// are never values here: `username_env` / `password_env` name the
+/// environment variables that hold them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmailSettings {
+    /// Off by default: nothing is enqueued or sent (the watermark still moves,
+    /// so turning it on never mails the customers about the past).
+    pub enabled: bool,
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    /// `none` (plain, local relays and tests), `starttls` or `tls` (implicit TLS).
+    pub tls: String,
+    /// Environment variable holding the SMTP user name (optional; with `password_env`).
+    pub username_env: Option<String>,
+    /// Environment variable holding the SMTP password.
+    pub password_env: Option<String>,
+    /// The sender address (`shop@example.com`).
+    pub from: String,
+    /// The sender's display name (a seller's `from_name` wins).
+    pub from_name: Option<String>,
+    pub reply_to: Option<String>,
+    /// The language when neither the order nor the seller gives one.
+    pub default_language: String,
+    /// The normalized order has no locale: its ship-to country picks the
+    /// language (`{ DE = "de" }`), else the seller's `language`, else
+    /// `default_language`.
+    pub country_languages: BTreeMap<String, String>,
+    /// Seller overrides: `<dir>/<seller>/<event>.<lang>.txt` (and `.html`),
+    /// then `<dir>/<event>.<lang>.txt`, then the built-in template.
+    pub templates_dir: Option<String>,
+    pub notify_order_received: bool,
+    pub notify_shipped: bool,
+    pub notify_out_for_delivery: bool,
+    pub notify_delivered: bool,
+    /// A delivery problem (stalled tracking, past the promised date) raised
+    /// by the scheduler's sweep.
+    pub notify_delivery_problems: bool,
+    /// Any other order exception (off by default: mostly internal reasons).
+    pub notify_exceptions: bool,
+    pub notify_return_received: bool,
+    /// The follow-up email (survey link, related products) after delivery.
+    pub followup: bool,
+    pub followup_after_days: f64,
+    /// Overrides `followup_after_days`, in seconds (tests).
+    pub followup_after_secs: Option<u64>,
+    /// Backoff after a failed attempt: full jitter, doubling from this...
+    pub retry_base_ms: u64,
+    /// ...up to this.
+    pub retry_max_secs: u64,
+    /// SMTP connect and command timeout.
+    pub timeout_ms: u64,
+    /// Per seller: `[email.sellers.acme]`.
+    pub sellers: BTreeMap<String, SellerEmailSettings>,
+}
+
+/// One seller's email settings (`[email.sellers.<seller>]`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SellerEmailSettings {
+    pub from_name: Option<String>,
+    pub reply_to: Option<String>,
+    /// The seller's default language (`de`).
+    pub language: Option<String>,
+    /// This seller's template directory (instead of `email.templates_dir/<seller>`).
+    pub templates_dir: Option<String>,
+    /// The follow-up's survey link (template variable `survey_url`).
+    pub survey_url: Option<String>,
+    /// Related products for the follow-up, seller-wide.
+    pub related_products: Vec<String>,
+    /// Related products by the sku bought (listed first).
+    pub related_by_sku: BTreeMap<String, Vec<String>>,
+}
+
+impl Default for EmailSettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            smtp_host: "127.0.0.1".into(),
+            smtp_port: 25,
+            tls: "starttls".into(),
+            username_env: None,
+            password_env: None,
+            from: String::new(),
+            from_name: None,
+            reply_to: None,
+            default_language: "en".into(),
+            country_languages: [("DE", "de"), ("AT", "de"), ("LI", "de")]
+                .into_iter()
+                .map(|(c, l)| (c.to_string(), l.to_string()))
+                .collect(),
+            templates_dir: None,
+            notify_order_received: true,
+            notify_shipped: true,
+            notify_out_for_delivery: true,
+            notify_delivered: true,
+            notify_delivery_problems: true,
+            notify_exceptions: false,
+            notify_return_received: true,
+            followup: true,
+            followup_after_days: 7.0,
+            followup_after_secs: None,
+            retry_base_ms: 5_000,
+            retry_max_secs: 3_600,
+            timeout_ms: 15_000,
+            sellers: BTreeMap::new(),
+        }
+    }
+}
+
+/// The customer email types, as the outbox and the template files name them.
+pub const EMAIL_EVENT_TYPES: &[&str] = &[
+    "order.received",
+    "shipment.shipped",
+    "shipment.out_for_delivery",
+    "shipment.delivered",
+    "delivery.problem",
+    "order.exception",
+    "return.received",
+    "order.followup",
+];
+
+/// The key the SMTP credentials have in [`ResolvedSecrets`].
+pub const EMAIL_SECRETS_KEY: &str = "email";
+
+/// A plausible email address: one `@`, something on both sides, no spaces
+/// or control characters, a dot in the domain.
+pub fn is_email_address(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && local.len() <= 64
+        && domain.len() >= 3
+        && s.len() <= 254
+        && domain.contains('.')
+        && !domain.contains('@')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !s
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "<>()[],;:\"\\".contains(c))
+}
+
+fn is_language(s: &str) -> bool {
+    (2..=3).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_lowercase())
+}
+
+impl EmailSettings {
+    /// After delivery, how long the follow-up waits.
+    pub fn followup_after(&self) -> chrono::Duration {
+        match self.followup_after_secs {
+            Some(s) => chrono::Duration::seconds(s.min(1 << 40) as i64),
+            None => chrono::Duration::milliseconds(
+                (self.followup_after_days.max(0.0) * 86_400_000.0).min(1e15) as i64,
+            ),
+        }
+    }
+
+    /// Whether customers get emails of this type.
+    pub fn wants(&self, event_type: &str) -> bool {
+        match event_type {
+            "order.received" => self.notify_order_received,
+            "shipment.shipped" => self.notify_shipped,
+            "shipment.out_for_delivery" => self.notify_out_for_delivery,
+            "shipment.delivered" => self.notify_delivered,
+            "delivery.problem" => self.notify_delivery_problems,
+            "order.exception" => self.notify_exceptions,
+            "return.received" => self.notify_return_received,
+            "order.followup" => self.followup,
+            _ => false,
+        }
+    }
+
+    /// Every problem with `[email]` (only when enabled, except the shape of
+    /// the per-seller values); the SMTP credentials read from the
+    /// environment go into `resolved` under [`EMAIL_SECRETS_KEY`].
+    pub fn problems(
+        &self,
+        env: &dyn Fn(&str) -> Option<String>,
+        resolved: &mut ResolvedSecrets,
+    ) -> Vec<String> {
+        let mut problems = Vec::new();
+        for (seller, s) in &self.sellers {
+            let at = format!("email.sellers.{seller}");
+            if let Some(r) = &s.reply_to {
+                if !is_email_address(r) {
+                    problems.push(format!("{at}.reply_to: `{r}` is not an email address"));
+                }
+            }
+            if let Some(l) = &s.language {
+                if !is_language(l) {
+                    problems.push(format!("{at}.language: `{l}` is not a language code like de"));
+                }
+            }
+            if let Some(u) = &s.survey_url {
+                match url::Url::parse(u) {
+                    Ok(p) if matches!(p.scheme(), "http" | "https") => {}
+                    _ => problems.push(format!("{at}.survey_url: `{u}` is not an http(s) URL")),
+                }
+            }
+            if let Some(d) = &s.templates_dir {
+                if !std::path::Path::new(d).is_dir() {
+                    problems.push(format!("{at}.templates_dir: `{d}` is not a directory"));
+                }
+            }
+            if s.from_name.as_deref().is_some_and(|n| n.chars().any(char::is_control)) {
+                problems.push(format!("{at}.from_name: must not hold control characters"));
+            }
+        }
+        if !self.enabled {
+            return problems;
+        }
+        if self.smtp_host.trim().is_empty() {
+            problems.push("email.smtp_host: must not be empty".into());
+        }
+        if self.smtp_port == 0 {
+            problems.push("email.smtp_port: must be 1 to 65535".into());
+        }
+        if !matches!(self.tls.as_str(), "none" | "starttls" | "tls") {
+            problems.push(format!(
+                "email.tls: `{}` is not none, starttls or tls",
+                self.tls
+            ));
+        }
+        if !is_email_address(&self.from) {
+            problems.push(format!(
+                "email.from: `{}` is not an email address",
+                self.from
+            ));
+        }
+        if let Some(r) = &self.reply_to {
+            if !is_email_address(r) {
+                problems.push(format!("email.reply_to: `{r}` is not an email address"));
+            }
+        }
+        if self.from_name.as_deref().is_some_and(|n| n.chars().any(char::is_control)) {
+            problems.push("email.from_name: must not hold control characters".into());
+        }
+        if !is_language(&self.default_language) {
+            problems.push(format!(
+                "email.default_language: `{}` is not a language code like en",
+                self.default_language
+            ));
+        }
+        for (c, l) in &self.country_languages {
+            if c.len() != 2 || !c.bytes().all(|b| b.is_ascii_uppercase()) || !is_language(l) {
+                problems.push(format!(
+                    "email.country_languages: `{c} = {l}` must map a country code like DE to a language like de"
+                ));
+            }
+        }
+        if let Some(d) = &self.templates_dir {
+            if !std::path::Path::new(d).is_dir() {
+                problems.push(format!("email.templates_dir: `{d}` is not a directory"));
+            }
+        }
+        if !self.followup_after_days.is_finite() || self.followup_after_days < 0.0 {
+            problems.push("email.followup_after_days: must be 0 or more".into());
+        }
+        if self.retry_base_ms == 0 {
+            problems.push("email.retry_base_ms: must be at least 1".into());
+        }
+        if self.retry_max_secs.saturating_mul(1000) < self.retry_base_ms {
+            problems.push("email.retry_max_secs: must not be below retry_base_ms".into());
+        }
+        if self.timeout_ms == 0 {
+            problems.push("email.timeout_ms: must be at least 1".into());
+        }
+        let mut secrets = BTreeMap::new();
+        match (&self.username_env, &self.password_env) {
+            (None, None) => {}
+            (Some(u), Some(p)) => {
+                for (name, var) in [("username", u), ("password", p)] {
+                    match env(var) {
+                        Some(v) if !v.is_empty() => {
+                            secrets.insert(name.to_string(), v);
+                        }
+                        _ => problems.push(format!(
+                            "email.{name}_env: environment variable {var} is not set"
+                        )),
+                    }
+                }
+            }
+            _ => problems.push(
+                "email: give both username_env and password_env (the names of environment variables) or neither"
+                    .into(),
+            ),
+        }
+        resolved.insert(EMAIL_SECRETS_KEY.to_string(), secrets);
+        problems
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1046,6 +1416,9 @@ mod tests {
             inventory: Default::default(),
             routing: Default::default(),
             notifications: Default::default(),
+            email: Default::default(),
+            stock_sync: Default::default(),
+            packing: Default::default(),
             channels: vec![
                 channel("a", "shopify", "https://a.example"),
                 channel("a", "amazin", "https://b.example"),
@@ -1079,6 +1452,9 @@ mod tests {
             inventory: Default::default(),
             routing: Default::default(),
             notifications: Default::default(),
+            email: Default::default(),
+            stock_sync: Default::default(),
+            packing: Default::default(),
             channels: vec![c],
         };
         let got = s

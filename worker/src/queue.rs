@@ -4,6 +4,10 @@
 
 use crate::app::App;
 use crate::jobs::{ApplyTrackingEvent, BuyLabel, PollChannel, PushTracking, RouteOrder, VoidLabel};
+use crate::jobs::BuyReturnLabel;
+use crate::jobs::PushStock;
+pub use crate::jobs::PUSH_STOCK_QUEUE;
+pub use crate::jobs::BUY_RETURN_LABEL_QUEUE;
 use apalis::prelude::*;
 use apalis_postgres::PostgresStorage;
 use apalis_sqlite::SqliteStorage;
@@ -97,6 +101,8 @@ impl_push!(
     ApplyTrackingEvent,
     VoidLabel
 );
+impl_push!(BuyReturnLabel);
+impl_push!(PushStock);
 
 /// The queues orderhub runs; arguments are ids only.
 #[derive(Clone)]
@@ -107,6 +113,8 @@ pub struct JobQueue {
     pub push_tracking: Storage<PushTracking>,
     pub tracking_event: Storage<ApplyTrackingEvent>,
     pub void_label: Storage<VoidLabel>,
+    pub buy_return_label: Storage<BuyReturnLabel>,
+    pub push_stock: Storage<PushStock>,
 }
 
 /// Build and run one worker on one storage (the two backends are different
@@ -149,6 +157,8 @@ impl JobQueue {
             push_tracking: Storage::open(store, PUSH_TRACKING_QUEUE, m),
             tracking_event: Storage::open(store, TRACKING_EVENT_QUEUE, m),
             void_label: Storage::open(store, VOID_LABEL_QUEUE, m),
+            buy_return_label: Storage::open(store, BUY_RETURN_LABEL_QUEUE, m),
+            push_stock: Storage::open(store, PUSH_STOCK_QUEUE, m),
         })
     }
 
@@ -160,6 +170,8 @@ impl JobQueue {
     pub async fn run_workers(app: Arc<App>) -> anyhow::Result<()> {
         let name = |q: &str| format!("{}-{q}", app.instance);
         let q = app.queue.clone();
+        let returns = q.buy_return_label.clone();
+        let stock = q.push_stock.clone();
         match (
             q.poll,
             q.route,
@@ -176,6 +188,12 @@ impl JobQueue {
                 Storage::Sqlite(e, _),
                 Storage::Sqlite(v, _),
             ) => {
+                let Storage::Sqlite(rl, _) = returns else {
+                    anyhow::bail!("queues on different backends");
+                };
+                let Storage::Sqlite(ps, _) = stock else {
+                    anyhow::bail!("queues on different backends");
+                };
                 tokio::try_join!(
                     worker!(p, name("poll"), app, crate::jobs::poll_channel),
                     worker!(r, name("route"), app, crate::jobs::route_order),
@@ -188,6 +206,8 @@ impl JobQueue {
                         crate::jobs::apply_tracking_event
                     ),
                     worker!(v, name("void-label"), app, crate::jobs::void_label),
+                    worker!(rl, name("buy-return-label"), app, crate::jobs::buy_return_label),
+                    worker!(ps, name("push-stock"), app, crate::jobs::push_stock),
                 )?;
             }
             (
@@ -198,6 +218,12 @@ impl JobQueue {
                 Storage::Postgres(e, _),
                 Storage::Postgres(v, _),
             ) => {
+                let Storage::Postgres(rl, _) = returns else {
+                    anyhow::bail!("queues on different backends");
+                };
+                let Storage::Postgres(ps, _) = stock else {
+                    anyhow::bail!("queues on different backends");
+                };
                 tokio::try_join!(
                     worker!(p, name("poll"), app, crate::jobs::poll_channel),
                     worker!(r, name("route"), app, crate::jobs::route_order),
@@ -210,6 +236,8 @@ impl JobQueue {
                         crate::jobs::apply_tracking_event
                     ),
                     worker!(v, name("void-label"), app, crate::jobs::void_label),
+                    worker!(rl, name("buy-return-label"), app, crate::jobs::buy_return_label),
+                    worker!(ps, name("push-stock"), app, crate::jobs::push_stock),
                 )?;
             }
             _ => anyhow::bail!("queues on different backends"),

@@ -21,11 +21,15 @@ pub async fn run(app: Arc<App>) {
     let tick = Duration::from_millis(app.settings.worker.tick_ms.max(50));
     let mut last_sweep = std::time::Instant::now();
     tokio::spawn(crate::outbound::run(app.clone()));
+    tokio::spawn(crate::email::run(app.clone()));
     loop {
         if let Err(e) = tick_once(&app).await {
             tracing::warn!(error = %e, "scheduler tick failed");
         }
         crate::server::stock::sweep_alerts(&app).await;
+        if let Err(e) = crate::jobs::schedule_stock_sync(&app).await {
+            tracing::warn!(error = %e, "stock sync tick failed");
+        }
         if last_sweep.elapsed() >= SWEEP_EVERY {
             last_sweep = std::time::Instant::now();
             sweep(&app).await;

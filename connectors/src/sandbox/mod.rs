@@ -45,9 +45,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 pub mod carrier;
+pub mod catalog;
 pub mod generate;
 mod marketplace;
 pub use carrier::{CarrierSandbox, CarrierSandboxSettings};
+pub use catalog::{Catalog, Listing};
 pub use marketplace::*;
 
 /// Fault rates (each 0.0–1.0, all default 0) and where they apply.

@@ -3,6 +3,7 @@
 //! Writes that must be atomic go through [`Store::begin_write`], which on SQLite
 //! starts an IMMEDIATE transaction (no "database is locked" upgrade failures).
 
+pub mod email;
 pub mod entities;
 mod events;
 mod fulfillment;
@@ -11,9 +12,12 @@ mod kpis;
 mod labels;
 mod orders;
 pub mod outbound;
+pub mod pack_verify;
 pub mod picklist;
+pub mod returns;
 mod routing;
 mod stock_levels;
+pub mod stock_sync;
 mod sync;
 mod tokens;
 mod tracking_page;
@@ -50,8 +54,12 @@ pub use outbound::{
     DELIVERY_PENDING, DELIVERY_STATUSES, SUBSCRIBER_ACTIVE, SUBSCRIBER_PAUSED,
 };
 pub use picklist::{BinLine, PackingSlip, PickRefusal, SlipLine};
+pub use returns::{
+    NewReturn, NewReturnLine, ReceiptLine, ReturnFilter, ReturnKpis, ReturnRefusal, ReturnView,
+};
 pub use routing::{RouteOutcome, RoutedShipment, WarehouseRouting, EVENT_BACKORDERED, NO_STOCK};
 pub use stock_levels::StockLevel;
+pub use stock_sync::{StockSyncView, STOCK_LOW_EVENT};
 pub use sync::{ChannelStatus, PageOutcome, PollFailure};
 pub use tokens::{token_hash, TokenInfo};
 pub use tracking_page::{is_tracking_token, DeliveryWatch, PublicTrackingEvent, TrackingPage};

@@ -12,15 +12,24 @@
 
 mod apply_tracking_event;
 mod buy_label;
+mod buy_return_label;
 mod poll_channel;
+mod push_stock;
 mod push_tracking;
 mod rate_shop;
 mod route_order;
 mod void_label;
 
 pub use apply_tracking_event::{apply_tracking_event, ApplyTrackingEvent};
-pub use buy_label::{buy_label, buy_label_once, parcels_for, BuyLabel};
+pub use buy_label::{buy_label, buy_label_once, parcels_for, parcels_grams, BuyLabel};
+pub use buy_return_label::{
+    buy_return_label, buy_return_label_once, BuyReturnLabel, BUY_RETURN_LABEL_QUEUE,
+};
 pub use poll_channel::{poll_channel, poll_once, PollChannel, PollReport};
+pub use push_stock::{
+    push_stock, push_stock_once, schedule as schedule_stock_sync, PushStock, PushStockReport,
+    PUSH_STOCK_QUEUE,
+};
 pub use push_tracking::{push_tracking, push_tracking_once, PushTracking};
 pub use route_order::{route_order, RouteOrder};
 pub use void_label::{void_label, void_once, VoidLabel};

@@ -82,7 +82,7 @@ pub fn escape(s: &str) -> String {
 }
 
 /// A query string (without `?`) from name/value pairs, empty values left out.
-fn query_string<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+pub(crate) fn query_string<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
     let mut s = url::form_urlencoded::Serializer::new(String::new());
     for (k, v) in pairs {
         if !v.is_empty() {
@@ -92,7 +92,7 @@ fn query_string<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Stri
     s.finish()
 }
 
-fn when(t: DateTime<Utc>) -> String {
+pub(crate) fn when(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
@@ -155,7 +155,7 @@ fn tone(status: &str) -> &'static str {
     }
 }
 
-fn badge(status: &str) -> String {
+pub(crate) fn badge(status: &str) -> String {
     format!(
         r#"<span class="badge tone-{}">{}</span>"#,
         tone(status),
@@ -240,7 +240,7 @@ fn html_headers(resp: &mut Response) {
     );
 }
 
-fn see_other(to: &str) -> Response {
+pub(crate) fn see_other(to: &str) -> Response {
     let mut r = StatusCode::SEE_OTHER.into_response();
     if let Ok(v) = HeaderValue::from_str(to) {
         r.headers_mut().insert(header::LOCATION, v);
@@ -290,7 +290,7 @@ async fn alerts(app: &App, caller: &Caller) -> Alerts {
 }
 
 /// A page with the header, navigation and who is signed in.
-async fn page(
+pub(crate) async fn page(
     app: &App,
     caller: &Caller,
     status: StatusCode,
@@ -313,6 +313,7 @@ async fn page(
         ("/jobs", "Jobs", count(a.failed_jobs, "bad")),
         ("/stock", "Stock", count(a.low_stock, "warn")),
         ("/kpis", "KPIs", String::new()),
+        ("/pack", "Pack", String::new()),
     ] {
         let cls = if href == active {
             r#" class="active""#
@@ -333,7 +334,7 @@ async fn page(
 }
 
 /// An error page (no navigation: the caller may be unknown).
-struct PageError(StatusCode, String);
+pub(crate) struct PageError(pub(crate) StatusCode, pub(crate) String);
 
 impl From<sea_orm::DbErr> for PageError {
     fn from(e: sea_orm::DbErr) -> Self {
@@ -360,11 +361,11 @@ impl IntoResponse for PageError {
     }
 }
 
-fn not_found() -> PageError {
+pub(crate) fn not_found() -> PageError {
     PageError(StatusCode::NOT_FOUND, "not found".into())
 }
 
-type PageResult = Result<Response, PageError>;
+pub(crate) type PageResult = Result<Response, PageError>;
 
 // ---------------------------------------------------------------------------
 // Who is looking, and where a POST comes from
@@ -445,7 +446,7 @@ fn same_origin(h: &HeaderMap) -> bool {
 
 const CLEAR_COOKIE: &str = "orderhub_token=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0";
 
-fn form_fields(body: &[u8]) -> BTreeMap<String, String> {
+pub(crate) fn form_fields(body: &[u8]) -> BTreeMap<String, String> {
     url::form_urlencoded::parse(body).into_owned().collect()
 }
 
@@ -1367,7 +1368,10 @@ async fn stock(
     let threshold = given(&form.threshold)
         .and_then(|t| t.parse::<i64>().ok())
         .unwrap_or(app.settings.inventory.low_stock_threshold);
-    let rows = app.store.low_stock(caller.scope(), threshold).await?;
+    let rows = app
+        .store
+        .low_stock_after_safety(caller.scope(), threshold)
+        .await?;
     Ok(page(
         &app,
         &caller,
@@ -1381,7 +1385,7 @@ async fn stock(
 
 fn stock_html(rows: &[StockLevel], threshold: i64) -> String {
     let mut h = format!(
-        r#"<h1>Low stock <span class="sub">available (on hand − reserved) at or below {threshold}</span></h1>
+        r#"<h1>Low stock <span class="sub">available (on hand − reserved − safety stock) at or below {threshold}</span></h1>
 <form class="filters" method="get" action="/stock"><label>Threshold <input type="number" name="threshold" value="{threshold}"></label><button type="submit">Show</button></form>"#
     );
     if rows.is_empty() {

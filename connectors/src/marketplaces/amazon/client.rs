@@ -9,9 +9,14 @@ use super::wire::{
     ConfirmShipmentOrderItem, ConfirmShipmentRequest, GetOrderResponse, LwaTokenResponse,
     PackageDetail, SearchOrdersResponse,
 };
+use super::wire::{
+    FulfillmentAvailability, ListingsItemPatchRequest, ListingsItemSubmissionResponse,
+    PatchOperation,
+};
 use crate::http::{HttpClient, RawResponse, RemoteError, RetryPolicy};
 use crate::marketplace::{
-    ChannelSetup, Marketplace, OrderPage, TrackingPush, VerifiedWebhook, WebhookError, WebhookOrder,
+    ChannelSetup, Marketplace, OrderPage, StockPush, StockPushOutcome, TrackingPush,
+    VerifiedWebhook, WebhookError, WebhookOrder,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -27,6 +32,25 @@ pub const INCLUDED_DATA: &str = "BUYER,RECIPIENT,PROCEEDS,FULFILLMENT,PACKAGES";
 pub const SEARCH_ORDERS_PLAN: (f64, u32) = (0.0056, 20);
 pub const GET_ORDER_PLAN: (f64, u32) = (0.5, 30);
 pub const CONFIRM_SHIPMENT_PLAN: (f64, u32) = (2.0, 10);
+/// Listings Items 2021-08-01 `patchListingsItem`: 5 requests/s, burst 5.
+pub const PATCH_LISTINGS_PLAN: (f64, u32) = (5.0, 5);
+
+/// The `patchListingsItem` body that sets a sku's seller-fulfilled quantity.
+pub fn stock_patch(available: i64) -> ListingsItemPatchRequest {
+    ListingsItemPatchRequest {
+        // A patch of offer attributes needs no product type of its own:
+        // `PRODUCT` is the generic one Amazon's examples use.
+        product_type: "PRODUCT".into(),
+        patches: vec![PatchOperation {
+            op: "replace".into(),
+            path: "/attributes/fulfillment_availability".into(),
+            value: Some(serde_json::json!([FulfillmentAvailability {
+                fulfillment_channel_code: "DEFAULT".into(),
+                quantity: available.max(0),
+            }])),
+        }],
+    }
+}
 /// The client refills a little slower than Amazon so clock skew never
 /// turns into a refusal.
 const PACING_MARGIN: f64 = 0.98;
@@ -114,6 +138,10 @@ pub struct AmazonConnector {
     pub search_bucket: OperationBucket,
     get_bucket: OperationBucket,
     confirm_bucket: OperationBucket,
+    listings_bucket: OperationBucket,
+    /// The selling partner id (option `seller_id`), which the Listings Items
+    /// API paths name; only stock pushes need it.
+    seller_id: Option<String>,
 }
 
 impl std::fmt::Debug for AmazonConnector {
@@ -182,6 +210,17 @@ impl AmazonConnector {
         if url::Url::parse(&lwa_url).is_err() {
             problems.push("option `lwa_url` must be an http(s) URL".into());
         }
+        let seller_id = setup
+            .options
+            .get("seller_id")
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty());
+        if seller_id
+            .as_deref()
+            .is_some_and(|s| s.len() > 20 || !s.bytes().all(|b| b.is_ascii_alphanumeric()))
+        {
+            problems.push("option `seller_id` must be an Amazon selling partner id".into());
+        }
         if !problems.is_empty() {
             return Err(problems.join("; "));
         }
@@ -210,6 +249,8 @@ impl AmazonConnector {
             search_bucket: OperationBucket::new(search_rate, search_burst),
             get_bucket: OperationBucket::new(GET_ORDER_PLAN.0, GET_ORDER_PLAN.1),
             confirm_bucket: OperationBucket::new(CONFIRM_SHIPMENT_PLAN.0, CONFIRM_SHIPMENT_PLAN.1),
+            listings_bucket: OperationBucket::new(PATCH_LISTINGS_PLAN.0, PATCH_LISTINGS_PLAN.1),
+            seller_id,
         })
     }
 
@@ -473,6 +514,52 @@ impl Marketplace for AmazonConnector {
     /// `confirmShipment` is not idempotent by itself (a new packageReferenceId
     /// adds a package), so every attempt first reads the order's packages and
     /// stops when the tracking number is already there.
+    /// `PATCH /listings/2021-08-01/items/{sellerId}/{sku}?marketplaceIds=`
+    /// replacing `fulfillment_availability`: addressed by sku, one call, paced
+    /// by the operation's usage plan. A 404 means no listing has that sku.
+    async fn push_stock(&self, push: &StockPush) -> Result<StockPushOutcome, RemoteError> {
+        let Some(seller_id) = self.seller_id.as_deref() else {
+            return Err(RemoteError::permanent(
+                "option `seller_id` (the selling partner id) is needed to update listings",
+            ));
+        };
+        let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        let path = format!(
+            "/listings/2021-08-01/items/{}/{}",
+            enc(seller_id),
+            enc(&push.sku).replace('+', "%20")
+        );
+        let url = self.url(&path, &[("marketplaceIds", self.marketplace_id.as_str())]);
+        let body = stock_patch(push.available);
+        let result = self
+            .call(&self.listings_bucket, self.policy.max_attempts, |c, _| {
+                c.patch(&url).json(&body)
+            })
+            .await;
+        let resp: ListingsItemSubmissionResponse = match result {
+            Ok(r) => r.json()?,
+            Err(RemoteError::Permanent {
+                status: Some(404), ..
+            }) => return Ok(StockPushOutcome::NotListed),
+            Err(e) => return Err(e),
+        };
+        if resp.status == "ACCEPTED" {
+            Ok(StockPushOutcome::Updated)
+        } else {
+            let issues: Vec<String> = resp
+                .issues
+                .iter()
+                .map(|i| format!("{} {}", i.code, i.message))
+                .collect();
+            Err(RemoteError::permanent(format!(
+                "Amazon refused the quantity for {}: {} {}",
+                push.sku,
+                resp.status,
+                issues.join("; ")
+            )))
+        }
+    }
+
     async fn push_tracking(&self, push: &TrackingPush) -> Result<(), RemoteError> {
         let path = format!(
             "/orders/v0/orders/{}/shipmentConfirmation",

@@ -4,7 +4,11 @@
 //! (`x-amz-access-token`), error bodies (`{"errors": [{code, message,
 //! details}]}`), per-operation token buckets answered with
 //! `x-amzn-RateLimit-Limit` and, when empty, 429 `QuotaExceeded` without
-//! `Retry-After`. Amazon sends order notifications through SQS/EventBridge,
+//! `Retry-After`. Listings Items 2021-08-01 `patchListingsItem`
+//! (`PATCH /listings/2021-08-01/items/{sellerId}/{sku}?marketplaceIds=`, a
+//! JSON Patch replacing `fulfillment_availability`, 5/s burst 5) sets a
+//! listing's quantity; the listings are the shared [`Catalog`] (404 for a
+//! sku not listed). Amazon sends order notifications through SQS/EventBridge,
 //! not HTTP webhooks, so the webhook control route answers 501.
 
 use super::wire::{
@@ -14,7 +18,7 @@ use super::wire::{
 };
 use crate::sandbox::generate::{generate_order, GenOrder};
 use crate::sandbox::{
-    json_response, parse_body, Fault, SandboxCore, SandboxLimits, SandboxProfile,
+    json_response, parse_body, Catalog, Fault, SandboxCore, SandboxLimits, SandboxProfile,
 };
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -40,6 +44,13 @@ const PAGE_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 pub const SEARCH_PATH: &str = "/orders/2026-01-01/orders";
 pub const GET_ORDER_PATH: &str = "/orders/2026-01-01/orders/{orderId}";
 pub const CONFIRM_PATH: &str = "/orders/v0/orders/{orderId}/shipmentConfirmation";
+pub const LISTINGS_ITEM_PATH: &str = "/listings/2021-08-01/items/{sellerId}/{sku}";
+pub const SANDBOX_SELLER_ID: &str = "A2SANDBOXSELLER1";
+/// `patchListingsItem`'s default usage plan.
+pub const PATCH_LISTINGS_PLAN: UsagePlan = UsagePlan {
+    rate: 5.0,
+    burst: 5,
+};
 
 /// One operation's usage plan: `rate` requests/s refill, `burst` bucket size.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -101,6 +112,7 @@ enum Operation {
     SearchOrders,
     GetOrder,
     ConfirmShipment,
+    PatchListingsItem,
 }
 
 struct Bucket {
@@ -158,6 +170,7 @@ struct SandboxState {
 /// The sandbox's state; `router()` serves it.
 pub struct AmazonSandbox {
     pub core: Arc<SandboxCore>,
+    pub catalog: Catalog,
     profile: SandboxProfile,
     limits: AmazonLimits,
     state: Mutex<SandboxState>,
@@ -170,7 +183,10 @@ pub fn profile() -> SandboxProfile {
             ("client_secret", SANDBOX_CLIENT_SECRET),
             ("refresh_token", SANDBOX_REFRESH_TOKEN),
         ],
-        &[("marketplace_id", SANDBOX_MARKETPLACE)],
+        &[
+            ("marketplace_id", SANDBOX_MARKETPLACE),
+            ("seller_id", SANDBOX_SELLER_ID),
+        ],
     )
 }
 
@@ -241,8 +257,14 @@ impl AmazonSandbox {
             Operation::ConfirmShipment,
             Bucket::new(limits.confirm_shipment),
         );
+        state.buckets.insert(
+            Operation::PatchListingsItem,
+            Bucket::new(PATCH_LISTINGS_PLAN),
+        );
+        let core = SandboxCore::new();
         Arc::new(Self {
-            core: SandboxCore::new(),
+            catalog: Catalog::generated(core.clone()),
+            core,
             profile,
             limits,
             state: Mutex::new(state),
@@ -258,6 +280,7 @@ impl AmazonSandbox {
             Operation::SearchOrders => self.limits.search_orders,
             Operation::GetOrder => self.limits.get_order,
             Operation::ConfirmShipment => self.limits.confirm_shipment,
+            Operation::PatchListingsItem => PATCH_LISTINGS_PLAN,
         }
     }
 
@@ -267,11 +290,17 @@ impl AmazonSandbox {
             .route(SEARCH_PATH, get(search_orders))
             .route(GET_ORDER_PATH, get(get_order))
             .route(CONFIRM_PATH, post(confirm_shipment))
+            .route(
+                LISTINGS_ITEM_PATH,
+                axum::routing::patch(patch_listings_item),
+            )
             .route("/_sandbox/seed", post(seed))
             .route("/_sandbox/orders/{external_id}/touch", post(touch))
             .route("/_sandbox/orders/{external_id}/webhook", get(webhook))
             .with_state(self.clone());
-        vendor.merge(self.core.control_routes())
+        vendor
+            .merge(self.core.control_routes())
+            .merge(self.catalog.control_routes())
     }
 
     /// Create `count` generated orders updated from `start`, `step_ms` apart.
@@ -680,6 +709,107 @@ async fn get_order(
             }
         }
     };
+    sb.with_limit_header(op, resp)
+}
+
+/// `patchListingsItem`: only `replace` of `/attributes/fulfillment_availability`
+/// with `[{fulfillment_channel_code: "DEFAULT", quantity}]` is modelled.
+async fn patch_listings_item(
+    State(sb): State<Arc<AmazonSandbox>>,
+    Path((seller_id, sku)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    use super::wire::ListingsItemPatchRequest;
+    let op = Operation::PatchListingsItem;
+    let fault = match sb.gate(LISTINGS_ITEM_PATH, op, &headers).await {
+        Ok(f) => f,
+        Err(r) => return sb.with_limit_header(op, r),
+    };
+    let q: BTreeMap<String, String> =
+        url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
+    let resp = (|| {
+        if seller_id != SANDBOX_SELLER_ID {
+            return api_error(
+                StatusCode::FORBIDDEN,
+                "Unauthorized",
+                "Access to requested resource is denied.",
+                "",
+            );
+        }
+        if q.get("marketplaceIds").map(String::as_str) != Some(SANDBOX_MARKETPLACE) {
+            return api_error(
+                StatusCode::BAD_REQUEST,
+                "InvalidInput",
+                "Missing or invalid request parameters: [marketplaceIds]",
+                "",
+            );
+        }
+        let Ok(req) = serde_json::from_slice::<ListingsItemPatchRequest>(&body) else {
+            return api_error(
+                StatusCode::BAD_REQUEST,
+                "InvalidInput",
+                "Request body is not a valid ListingsItemPatchRequest.",
+                "",
+            );
+        };
+        let Some(listing) = sb.catalog.find(&sku) else {
+            return api_error(
+                StatusCode::NOT_FOUND,
+                "NOT_FOUND",
+                &format!("SKU '{sku}' not found in marketplace {SANDBOX_MARKETPLACE}"),
+                "",
+            );
+        };
+        let mut quantity = None;
+        for p in &req.patches {
+            let entry = p
+                .value
+                .as_ref()
+                .and_then(|v| v.as_array())
+                .and_then(|a| a.first())
+                .cloned()
+                .unwrap_or_default();
+            let q = entry.get("quantity").and_then(Value::as_i64);
+            if p.op != "replace"
+                || p.path != "/attributes/fulfillment_availability"
+                || entry
+                    .get("fulfillment_channel_code")
+                    .and_then(Value::as_str)
+                    != Some("DEFAULT")
+                || !q.is_some_and(|q| q >= 0)
+            {
+                return json_response(
+                    StatusCode::OK,
+                    &json!({
+                        "sku": sku,
+                        "status": "INVALID",
+                        "submissionId": format!("sub-{}", listing.index),
+                        "issues": [{"code": "90220", "message": "The patch is not valid for fulfillment_availability.", "severity": "ERROR", "attributeNames": ["fulfillment_availability"]}],
+                    }),
+                );
+            }
+            quantity = q;
+        }
+        if let Some(q) = quantity {
+            sb.catalog.set_quantity(&listing.sku, q);
+        }
+        json_response(
+            StatusCode::OK,
+            &json!({
+                "sku": sku,
+                "status": "ACCEPTED",
+                "submissionId": format!("{:032x}", rand::random::<u128>()),
+                "issues": [],
+            }),
+        )
+    })();
+    if let Some(Fault::TimeoutAfterSuccess(d)) = fault {
+        tokio::time::sleep(d).await;
+    }
     sb.with_limit_header(op, resp)
 }
 

@@ -259,3 +259,52 @@ pub struct ApiError {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub details: Option<String>,
 }
+
+/// Listings Items API 2021-08-01 `patchListingsItem` body: a JSON Patch on
+/// the listing's attributes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListingsItemPatchRequest {
+    pub product_type: String,
+    pub patches: Vec<PatchOperation>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PatchOperation {
+    pub op: String,
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<serde_json::Value>,
+}
+
+/// `fulfillment_availability` attribute entry (seller-fulfilled quantity).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FulfillmentAvailability {
+    pub fulfillment_channel_code: String,
+    pub quantity: i64,
+}
+
+/// `ListingsItemSubmissionResponse`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListingsItemSubmissionResponse {
+    #[serde(default)]
+    pub sku: String,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub submission_id: String,
+    #[serde(default)]
+    pub issues: Vec<ListingsIssue>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListingsIssue {
+    #[serde(default)]
+    pub code: String,
+    #[serde(default)]
+    pub message: String,
+    #[serde(default)]
+    pub severity: String,
+}

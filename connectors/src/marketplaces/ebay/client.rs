@@ -22,12 +22,16 @@
 
 use super::mapping::{external_id_of, normalize_value};
 use super::wire::{
+    BulkPriceQuantity, BulkPriceQuantityResponse, PriceQuantity, ShipToLocationAvailability,
+};
+use super::wire::{
     LineItemReference, Order as EbayOrder, OrderSearchPagedCollection, ShippingFulfillmentDetails,
     ShippingFulfillmentPagedCollection, TokenResponse,
 };
 use crate::http::{HttpClient, RateLimit, RawResponse, RemoteError, RetryPolicy};
 use crate::marketplace::{
-    ChannelSetup, Marketplace, OrderPage, TrackingPush, VerifiedWebhook, WebhookError, WebhookOrder,
+    ChannelSetup, Marketplace, OrderPage, StockPush, StockPushOutcome, TrackingPush,
+    VerifiedWebhook, WebhookError, WebhookOrder,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Duration as ChronoDuration, SecondsFormat, Utc};
@@ -44,6 +48,66 @@ pub const SCOPE_FULFILLMENT: &str = "https://api.ebay.com/oauth/api_scope/sell.f
 pub const HEADER_MARKETPLACE_ID: &str = "X-EBAY-C-MARKETPLACE-ID";
 pub const TOKEN_PATH: &str = "/identity/v1/oauth2/token";
 pub const ORDERS_PATH: &str = "/sell/fulfillment/v1/order";
+/// Sell Inventory API: bulkUpdatePriceQuantity (quantity by sku, no lookup).
+pub const BULK_PRICE_QUANTITY_PATH: &str = "/sell/inventory/v1/bulk_update_price_quantity";
+/// The Inventory API's error for a sku it has no inventory item for.
+pub const ERROR_SKU_NOT_FOUND: u64 = 25702;
+
+/// The bulkUpdatePriceQuantity body for one sku's quantity.
+pub fn stock_request(push: &StockPush) -> BulkPriceQuantity {
+    BulkPriceQuantity {
+        requests: vec![PriceQuantity {
+            sku: push.sku.clone(),
+            ship_to_location_availability: Some(ShipToLocationAvailability {
+                quantity: push.available.max(0),
+            }),
+        }],
+    }
+}
+
+/// What bulkUpdatePriceQuantity's answer says about `sku`.
+pub fn stock_outcome(
+    resp: &BulkPriceQuantityResponse,
+    sku: &str,
+) -> Result<StockPushOutcome, RemoteError> {
+    let Some(r) = resp
+        .responses
+        .iter()
+        .find(|r| r.sku.as_deref().is_none_or(|s| s == sku))
+    else {
+        return Err(RemoteError::permanent(format!(
+            "eBay bulkUpdatePriceQuantity answered nothing for sku {sku}"
+        )));
+    };
+    if (200..300).contains(&r.status_code) {
+        return Ok(StockPushOutcome::Updated);
+    }
+    if r.status_code == 404 || r.errors.iter().any(|e| e.error_id == ERROR_SKU_NOT_FOUND) {
+        return Ok(StockPushOutcome::NotListed);
+    }
+    let message = r
+        .errors
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {}",
+                e.error_id,
+                e.message.as_deref().unwrap_or_default()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    if r.status_code == 429 || r.status_code >= 500 {
+        return Err(RemoteError::retryable(
+            format!("eBay stock update for {sku}: {} {message}", r.status_code),
+            None,
+        ));
+    }
+    Err(RemoteError::Permanent {
+        status: Some(r.status_code),
+        message: format!("eBay stock update for {sku}: {message}"),
+    })
+}
 /// How far back eBay's `lastmodifieddate` filter reaches.
 pub const FILTER_LOOKBACK_DAYS: i64 = 90;
 /// eBay's published default call limit for the Sell Fulfillment API, per
@@ -530,6 +594,25 @@ impl Marketplace for EbayConnector {
             reason: format!("eBay sends no order webhooks to REST apps (topic `{topic}`)"),
             raw: String::from_utf8_lossy(body).into_owned(),
         })
+    }
+
+    /// One `bulk_update_price_quantity` call: eBay addresses inventory by
+    /// sku, so there is nothing to look up or cache. Setting a quantity twice
+    /// is harmless, so the shared client may retry it.
+    async fn push_stock(&self, push: &StockPush) -> Result<StockPushOutcome, RemoteError> {
+        let body = serde_json::to_value(stock_request(push))
+            .map_err(|e| RemoteError::permanent(format!("encoding the stock update: {e}")))?;
+        let resp: BulkPriceQuantityResponse = self
+            .call(
+                Method::POST,
+                BULK_PRICE_QUANTITY_PATH,
+                &[],
+                Some(&body),
+                true,
+            )
+            .await?
+            .json()?;
+        stock_outcome(&resp, &push.sku)
     }
 
     async fn push_tracking(&self, push: &TrackingPush) -> Result<(), RemoteError> {

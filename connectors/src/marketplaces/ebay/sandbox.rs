@@ -41,7 +41,7 @@ use super::wire::{
     ShippingStep, Tax, TaxAddress, TokenResponse,
 };
 use crate::sandbox::generate::{generate_order, GenAddress};
-use crate::sandbox::{bad_request, json_response, parse_body, Fault, SandboxCore};
+use crate::sandbox::{bad_request, json_response, parse_body, Catalog, Fault, SandboxCore};
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -447,6 +447,7 @@ struct Store {
 
 struct Shared {
     core: Arc<SandboxCore>,
+    catalog: Catalog,
     opts: EbaySandboxOptions,
     state: Mutex<Store>,
 }
@@ -627,9 +628,11 @@ impl EbaySandbox {
             rate: opts.per_second.max(0.001),
             at: Instant::now(),
         };
+        let core = SandboxCore::new();
         Self {
             shared: Arc::new(Shared {
-                core: SandboxCore::new(),
+                catalog: Catalog::generated(core.clone()),
+                core,
                 opts,
                 state: Mutex::new(Store {
                     orders: BTreeMap::new(),
@@ -663,6 +666,10 @@ impl EbaySandbox {
                 "/sell/fulfillment/v1/order/{order_id}/shipping_fulfillment/{fulfillment_id}",
                 get(get_fulfillment),
             )
+            .route(
+                super::client::BULK_PRICE_QUANTITY_PATH,
+                post(bulk_update_price_quantity),
+            )
             .route("/_sandbox/seed", post(seed_handler))
             .route("/_sandbox/orders/{external_id}/touch", post(touch_handler))
             .route(
@@ -671,6 +678,11 @@ impl EbaySandbox {
             )
             .with_state(self.clone())
             .merge(self.shared.core.control_routes())
+            .merge(self.shared.catalog.control_routes())
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.shared.catalog
     }
 
     /// Create generated orders; returns their order ids.
@@ -1070,6 +1082,79 @@ async fn get_fulfillment(
             &format!("Invalid shipping fulfillment ID: {fulfillment_id}"),
         ),
     }
+}
+
+/// `POST /sell/inventory/v1/bulk_update_price_quantity`: 1–25 skus; each
+/// listed sku's quantity is set (offer id `5000000000 + index`), an unknown sku
+/// answers its entry with 404 and error 25702; 207 when any entry failed.
+async fn bulk_update_price_quantity(
+    State(sb): State<EbaySandbox>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    use super::wire::BulkPriceQuantity;
+    let path = super::client::BULK_PRICE_QUANTITY_PATH;
+    let fault = match sb.admit_as(path, &format!("POST {path}"), &headers) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    delay_before(fault).await;
+    let req = match serde_json::from_slice::<BulkPriceQuantity>(&body) {
+        Ok(r) if (1..=25).contains(&r.requests.len()) => r,
+        _ => {
+            return ebay_error(
+                StatusCode::BAD_REQUEST,
+                ErrorResponse::one(
+                    25709,
+                    "API_INVENTORY",
+                    "REQUEST",
+                    "Invalid value for requests. Between 1 and 25 requests are allowed.",
+                ),
+            )
+        }
+    };
+    let mut all_ok = true;
+    let mut responses = Vec::new();
+    for r in &req.requests {
+        let listing = sb.shared.catalog.find(&r.sku);
+        let quantity = r.ship_to_location_availability.as_ref().map(|a| a.quantity);
+        match (listing, quantity) {
+            (Some(l), q) if q.is_none_or(|q| q >= 0) => {
+                if let Some(q) = q {
+                    sb.shared.catalog.set_quantity(&l.sku, q);
+                }
+                responses.push(json!({
+                    "statusCode": 200,
+                    "sku": r.sku,
+                    "offerId": (5_000_000_000u64 + l.index).to_string(),
+                    "warnings": [],
+                }));
+            }
+            (Some(_), _) => {
+                all_ok = false;
+                responses.push(json!({
+                    "statusCode": 400,
+                    "sku": r.sku,
+                    "errors": [{"errorId": 25713, "domain": "API_INVENTORY", "category": "REQUEST", "message": "Invalid value for shipToLocationAvailability.quantity."}],
+                }));
+            }
+            (None, _) => {
+                all_ok = false;
+                responses.push(json!({
+                    "statusCode": 404,
+                    "sku": r.sku,
+                    "errors": [{"errorId": super::client::ERROR_SKU_NOT_FOUND, "domain": "API_INVENTORY", "category": "REQUEST", "message": format!("SKU {} is not available in the system", r.sku)}],
+                }));
+            }
+        }
+    }
+    delay_after(fault).await;
+    let status = if all_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::MULTI_STATUS
+    };
+    json_response(status, &json!({ "responses": responses }))
 }
 
 async fn create_fulfillment(

@@ -382,3 +382,55 @@ pub struct OAuthError {
     #[serde(default)]
     pub error_description: String,
 }
+
+/// `POST /sell/inventory/v1/bulk_update_price_quantity` (bulkUpdatePriceQuantity):
+/// up to 25 skus, each with its new ship-to-home quantity (offers left as they are).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BulkPriceQuantity {
+    pub requests: Vec<PriceQuantity>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PriceQuantity {
+    pub sku: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ship_to_location_availability: Option<ShipToLocationAvailability>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShipToLocationAvailability {
+    pub quantity: i64,
+}
+
+/// Its answer (200, or 207 when some skus failed): one entry per sku.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BulkPriceQuantityResponse {
+    #[serde(default)]
+    pub responses: Vec<PriceQuantityResponse>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PriceQuantityResponse {
+    #[serde(default)]
+    pub status_code: u16,
+    #[serde(default)]
+    pub sku: Option<String>,
+    #[serde(default)]
+    pub offer_id: Option<String>,
+    #[serde(default)]
+    pub errors: Vec<InventoryError>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InventoryError {
+    #[serde(default)]
+    pub error_id: u64,
+    #[serde(default)]
+    pub message: Option<String>,
+}

@@ -20,12 +20,13 @@
 
 use super::mapping::{self, external_id_of, StoreFormats, WeightUnit};
 use super::wire::{
-    EcwidOrder, ErrorBody, OrderUpdate, OrdersPage, StoreProfile, UpdateResult, WebhookEvent,
+    EcwidOrder, ErrorBody, OrderUpdate, OrdersPage, ProductsPage, StockUpdate, StoreProfile,
+    UpdateResult, WebhookEvent,
 };
 use crate::http::{HttpClient, RateLimit, RawResponse, RemoteError};
 use crate::marketplace::{
-    ChannelSetup, DeliveryStatusPush, Marketplace, OrderPage, TrackingPush, VerifiedWebhook,
-    WebhookError, WebhookOrder,
+    ChannelSetup, DeliveryStatusPush, Marketplace, OrderPage, StockPush, StockPushOutcome,
+    TrackingPush, VerifiedWebhook, WebhookError, WebhookOrder,
 };
 use async_trait::async_trait;
 use base64::Engine;
@@ -35,6 +36,7 @@ use orderhub_core::{Currency, Quarantined, TrackingStatus};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use sha2::Sha256;
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 pub const HEADER_SIGNATURE: &str = "X-Ecwid-Webhook-Signature";
@@ -73,6 +75,38 @@ pub struct EcwidConnector {
     page_size: u32,
     currency_override: Option<Currency>,
     formats: Mutex<Option<StoreFormats>>,
+    /// sku → the product (and variation) that carries it, found once.
+    stock_targets: Mutex<HashMap<String, StockTarget>>,
+}
+
+/// Where a sku's stock lives in Ecwid: a product, or one of its variations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StockTarget {
+    pub product_id: u64,
+    pub combination_id: Option<u64>,
+}
+
+/// The product or variation of a `GET /products?sku=` result carrying `sku`.
+pub fn stock_target_in(page: &ProductsPage, sku: &str) -> Option<StockTarget> {
+    for p in &page.items {
+        if p.sku.as_deref() == Some(sku) {
+            return Some(StockTarget {
+                product_id: p.id,
+                combination_id: None,
+            });
+        }
+        if let Some(c) = p
+            .combinations
+            .iter()
+            .find(|c| c.sku.as_deref() == Some(sku))
+        {
+            return Some(StockTarget {
+                product_id: p.id,
+                combination_id: Some(c.id),
+            });
+        }
+    }
+    None
 }
 
 impl std::fmt::Debug for EcwidConnector {
@@ -134,6 +168,7 @@ impl EcwidConnector {
             page_size,
             currency_override,
             formats: Mutex::new(None),
+            stock_targets: Mutex::new(HashMap::new()),
         })
     }
 
@@ -252,6 +287,66 @@ impl EcwidConnector {
             tracing::debug!(channel = %self.channel_id, order = order_id, "Ecwid updated nothing (values already set)");
         }
         Ok(())
+    }
+}
+
+impl EcwidConnector {
+    fn cached_target(&self, sku: &str) -> Option<StockTarget> {
+        self.stock_targets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(sku)
+            .cloned()
+    }
+
+    fn cache_target(&self, sku: &str, target: Option<StockTarget>) {
+        let mut g = self.stock_targets.lock().unwrap_or_else(|p| p.into_inner());
+        match target {
+            Some(t) => g.insert(sku.to_string(), t),
+            None => g.remove(sku),
+        };
+    }
+
+    /// `GET /products?sku=`: Ecwid matches the product's or a variation's sku exactly.
+    async fn find_stock_target(&self, sku: &str) -> Result<Option<StockTarget>, RemoteError> {
+        let page: ProductsPage = self
+            .get_json(
+                &format!("{}/products", self.api),
+                &[("sku", sku.to_string())],
+            )
+            .await?;
+        Ok(stock_target_in(&page, sku))
+    }
+
+    /// `PUT /products/{id}` or `/products/{id}/combinations/{id}` with the
+    /// quantity; `Ok(false)` when Ecwid answers 404 (the product is gone).
+    async fn put_stock(&self, target: &StockTarget, available: i64) -> Result<bool, RemoteError> {
+        let url = match target.combination_id {
+            None => format!("{}/products/{}", self.api, target.product_id),
+            Some(c) => format!(
+                "{}/products/{}/combinations/{c}",
+                self.api, target.product_id
+            ),
+        };
+        let body = StockUpdate {
+            quantity: available.max(0),
+            unlimited: false,
+        };
+        let token = self.access_token.0.as_str();
+        let result = self
+            .http
+            .execute(
+                |c| c.put(&url).bearer_auth(token).json(&body),
+                |raw: RawResponse| raw.json::<UpdateResult>(),
+            )
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(RemoteError::Permanent {
+                status: Some(404), ..
+            }) => Ok(false),
+            Err(e) => Err(describe_error(e)),
+        }
     }
 }
 
@@ -403,6 +498,29 @@ impl Marketplace for EcwidConnector {
     // Ecwid documents no sort order for orders (its list comes newest first): the cursor waits for the last page.
     fn pages_oldest_first(&self) -> bool {
         false
+    }
+
+    /// Found by `GET /products?sku=` once (cached), then one
+    /// `PUT /products/{productId}` with `quantity` per push.
+    async fn push_stock(&self, push: &StockPush) -> Result<StockPushOutcome, RemoteError> {
+        for _ in 0..2 {
+            let target = match self.cached_target(&push.sku) {
+                Some(t) => t,
+                None => match self.find_stock_target(&push.sku).await? {
+                    Some(t) => {
+                        self.cache_target(&push.sku, Some(t.clone()));
+                        t
+                    }
+                    None => return Ok(StockPushOutcome::NotListed),
+                },
+            };
+            if self.put_stock(&target, push.available).await? {
+                return Ok(StockPushOutcome::Updated);
+            }
+            // Deleted since it was cached: look it up again.
+            self.cache_target(&push.sku, None);
+        }
+        Ok(StockPushOutcome::NotListed)
     }
 
     fn verify_webhook(

@@ -9,6 +9,11 @@
 //!   order first (Ecwid documents no sort parameter; this is an assumption);
 //! - `GET` / `PUT /api/v3/{storeId}/orders/{orderId}` → the order /
 //!   `{"updateCount": 1}`; `GET /api/v3/{storeId}/profile` (`formatsAndUnits`);
+//! - `GET /api/v3/{storeId}/products?sku=` → the same search envelope with
+//!   the product listing that sku (Ecwid matches a product's or variation's
+//!   sku exactly), `PUT /api/v3/{storeId}/products/{productId}` with
+//!   `quantity` (and `unlimited`) → `{"updateCount": 1}`; the listings are
+//!   the shared [`Catalog`] (product id `700000000 + index`);
 //! - auth: `Authorization: Bearer secret_…` (or the legacy `?token=`); a wrong,
 //!   missing or revoked token is `403 {"errorMessage","errorCode":"INVALID_API_TOKEN"}`;
 //! - limit: N requests per token in any 60 s (600 published); beyond it
@@ -24,7 +29,7 @@ use super::client::sign_webhook;
 use super::mapping::{format_ecwid_date, parse_ecwid_date};
 use crate::sandbox::generate::{generate_order, GenOrder};
 use crate::sandbox::{
-    json_response, parse_body, Fault, SandboxCore, SandboxLimits, SandboxProfile,
+    json_response, parse_body, Catalog, Fault, Listing, SandboxCore, SandboxLimits, SandboxProfile,
 };
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -144,6 +149,28 @@ pub struct EcwidSandbox {
     core: Arc<SandboxCore>,
     store: Arc<Mutex<Store>>,
     opts: Arc<EcwidSandboxOptions>,
+    catalog: Catalog,
+}
+
+/// Ecwid product id of a catalog listing.
+pub const PRODUCT_ID_BASE: u64 = 700_000_000;
+
+fn product_json(l: &Listing) -> Value {
+    let name = crate::sandbox::generate::CATALOG
+        .get(l.index as usize)
+        .copied()
+        .unwrap_or("Product");
+    json!({
+        "id": PRODUCT_ID_BASE + l.index,
+        "sku": l.sku,
+        "name": name,
+        "quantity": l.quantity,
+        "unlimited": false,
+        "inStock": l.quantity > 0,
+        "enabled": true,
+        "price": 20.0,
+        "combinations": [],
+    })
 }
 
 /// Ecwid-style order id for a sequence number (5 characters, `XJ12H`-like).
@@ -347,8 +374,10 @@ struct TouchRequest {
 
 impl EcwidSandbox {
     pub fn new(opts: EcwidSandboxOptions) -> Self {
+        let core = SandboxCore::new();
         Self {
-            core: SandboxCore::new(),
+            catalog: Catalog::generated(core.clone()),
+            core,
             store: Arc::new(Mutex::new(Store::default())),
             opts: Arc::new(opts),
         }
@@ -384,11 +413,21 @@ impl EcwidSandbox {
                 get(get_order).put(update_order),
             )
             .route("/api/v3/{store_id}/profile", get(get_profile))
+            .route("/api/v3/{store_id}/products", get(search_products))
+            .route(
+                "/api/v3/{store_id}/products/{product_id}",
+                axum::routing::put(update_product),
+            )
             .route("/_sandbox/seed", post(seed))
             .route("/_sandbox/orders/{external_id}/touch", post(touch))
             .route("/_sandbox/orders/{external_id}/webhook", get(webhook))
             .with_state(self.clone())
             .merge(self.core.control_routes())
+            .merge(self.catalog.control_routes())
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
     }
 
     /// Create `count` generated orders, update times `step_ms` apart.
@@ -738,6 +777,80 @@ async fn update_order(
     };
     if let Some(o) = changed_tracking {
         sb.record_tracking(&o);
+    }
+    delay_after(fault).await;
+    json_response(StatusCode::OK, &json!({ "updateCount": 1 }))
+}
+
+async fn search_products(
+    State(sb): State<EcwidSandbox>,
+    Path(store_id): Path<String>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let q = query_map(raw);
+    let path = format!("/api/v3/{store_id}/products");
+    let fault = match sb.gate(&path, &store_id, &headers, &q) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    delay_before(fault).await;
+    let items: Vec<Value> = match q.get("sku") {
+        Some(sku) => sb.catalog.find(sku).iter().map(product_json).collect(),
+        None => sb
+            .catalog
+            .all()
+            .iter()
+            .take(100)
+            .map(product_json)
+            .collect(),
+    };
+    json_response(
+        StatusCode::OK,
+        &json!({ "total": items.len(), "count": items.len(), "offset": 0, "limit": 100, "items": items }),
+    )
+}
+
+async fn update_product(
+    State(sb): State<EcwidSandbox>,
+    Path((store_id, product_id)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let q = query_map(raw);
+    let path = format!("/api/v3/{store_id}/products/{product_id}");
+    let fault = match sb.gate(&path, &store_id, &headers, &q) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    delay_before(fault).await;
+    let Ok(Value::Object(update)) = serde_json::from_slice::<Value>(&body) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "WRONG_PARAMETER",
+            "Request parameters are malformed",
+        );
+    };
+    let listing = product_id
+        .parse::<u64>()
+        .ok()
+        .and_then(|id| id.checked_sub(PRODUCT_ID_BASE))
+        .and_then(|i| sb.catalog.by_index(i));
+    let Some(listing) = listing else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "PRODUCT_NOT_FOUND",
+            "Product is not found",
+        );
+    };
+    match update.get("quantity") {
+        None => {}
+        Some(Value::Number(n)) if n.as_i64().is_some_and(|v| v >= 0) => {
+            sb.catalog
+                .set_quantity(&listing.sku, n.as_i64().unwrap_or_default());
+        }
+        Some(_) => return wrong_parameter("quantity"),
     }
     delay_after(fault).await;
     json_response(StatusCode::OK, &json!({ "updateCount": 1 }))

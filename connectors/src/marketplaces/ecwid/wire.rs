@@ -213,3 +213,48 @@ pub struct WebhookData {
     pub old_fulfillment_status: Option<String>,
     pub new_fulfillment_status: Option<String>,
 }
+
+/// `GET /api/v3/{storeId}/products?sku=` (search products): the page of
+/// products whose sku, or one of whose variations' sku, is the one asked for.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProductsPage {
+    #[serde(default)]
+    pub total: u64,
+    #[serde(default)]
+    pub items: Vec<ProductItem>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProductItem {
+    pub id: u64,
+    #[serde(default)]
+    pub sku: Option<String>,
+    #[serde(default)]
+    pub quantity: Option<i64>,
+    #[serde(default)]
+    pub unlimited: Option<bool>,
+    /// Variations (`combinations`), each with its own id and sku.
+    #[serde(default)]
+    pub combinations: Vec<ProductCombination>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProductCombination {
+    pub id: u64,
+    #[serde(default)]
+    pub sku: Option<String>,
+    #[serde(default)]
+    pub quantity: Option<i64>,
+}
+
+/// `PUT /api/v3/{storeId}/products/{productId}` (or
+/// `…/combinations/{combinationId}`): the stock fields only.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StockUpdate {
+    pub quantity: i64,
+    pub unlimited: bool,
+}

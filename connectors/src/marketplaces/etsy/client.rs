@@ -15,10 +15,12 @@
 //!   any failed attempt, and the POST itself is never blindly retried.
 
 use super::mapping::{self, external_id_of};
+use super::wire::{inventory_with_quantity, ListingInventory, ListingsPage};
 use super::wire::{CreateReceiptShipment, ReceiptsPage, ShopReceipt, TokenResponse};
 use crate::http::{HttpClient, RateLimit, RawResponse, RemoteError, RetryPolicy};
 use crate::marketplace::{
-    ChannelSetup, Marketplace, OrderPage, TrackingPush, VerifiedWebhook, WebhookError, WebhookOrder,
+    ChannelSetup, Marketplace, OrderPage, StockPush, StockPushOutcome, TrackingPush,
+    VerifiedWebhook, WebhookError, WebhookOrder,
 };
 use async_trait::async_trait;
 use base64::Engine;
@@ -86,7 +88,22 @@ pub struct EtsyConnector {
     http_once: HttpClient,
     retry: RetryPolicy,
     page_size: u32,
+    /// sku → listing id, from one scan of the shop's active listings.
+    listings: std::sync::Mutex<ListingIndex>,
 }
+
+/// The shop's skus by listing, and when they were last scanned.
+#[derive(Debug, Default)]
+struct ListingIndex {
+    by_sku: std::collections::HashMap<String, u64>,
+    scanned_at: Option<std::time::Instant>,
+}
+
+/// How long a scan of the shop's listings answers "not listed" for a sku it
+/// did not find, before the next push of that sku scans again.
+pub const LISTING_SCAN_TTL: Duration = Duration::from_secs(600);
+/// Etsy's largest offering quantity.
+pub const MAX_OFFERING_QUANTITY: i64 = 999;
 
 impl std::fmt::Debug for EtsyConnector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -183,6 +200,7 @@ impl EtsyConnector {
             retry,
             channel_id: setup.channel_id,
             page_size,
+            listings: std::sync::Mutex::new(ListingIndex::default()),
         })
     }
 
@@ -320,6 +338,102 @@ impl EtsyConnector {
             )));
         }
         Ok(format!("/receipts/{id}"))
+    }
+
+    /// `{base}/v3/application{path}` (listing endpoints are not under the shop).
+    fn app_url(&self, path: &str) -> Result<url::Url, RemoteError> {
+        let app = self
+            .api
+            .strip_suffix(&format!("/shops/{}", self.shop_id))
+            .unwrap_or(&self.api);
+        url::Url::parse(&format!("{app}{path}"))
+            .map_err(|e| RemoteError::permanent(format!("bad API URL: {e}")))
+    }
+
+    /// A JSON-bodied call (updateListingInventory); a 401 refreshes the token
+    /// once. Setting an inventory twice is harmless, so it may be retried.
+    async fn call_json<T: DeserializeOwned>(
+        &self,
+        method: http::Method,
+        url: &url::Url,
+        body: &serde_json::Value,
+    ) -> Result<T, RemoteError> {
+        let mut stale: Option<String> = None;
+        loop {
+            let token = self.access_token(stale.as_deref()).await?;
+            let api_key = self.api_key.0.as_str();
+            let result = self
+                .http
+                .execute(
+                    |c| {
+                        c.request(method.clone(), url.clone())
+                            .header("x-api-key", api_key)
+                            .bearer_auth(&token)
+                            .header(http::header::ACCEPT, "application/json")
+                            .json(body)
+                    },
+                    |raw: RawResponse| raw.json::<T>(),
+                )
+                .await;
+            match result {
+                Err(RemoteError::Permanent {
+                    status: Some(401), ..
+                }) if stale.is_none() => stale = Some(token),
+                other => return other,
+            }
+        }
+    }
+
+    fn listing_index(&self) -> std::sync::MutexGuard<'_, ListingIndex> {
+        self.listings.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The listing carrying `sku`: from the index, else from a fresh scan of
+    /// the shop's active listings (`skus` of each), at most once per
+    /// [`LISTING_SCAN_TTL`] for skus the last scan did not find.
+    async fn listing_of(&self, sku: &str, rescan: bool) -> Result<Option<u64>, RemoteError> {
+        {
+            let idx = self.listing_index();
+            if !rescan {
+                if let Some(id) = idx.by_sku.get(sku) {
+                    return Ok(Some(*id));
+                }
+                if idx
+                    .scanned_at
+                    .is_some_and(|t| t.elapsed() < LISTING_SCAN_TTL)
+                {
+                    return Ok(None);
+                }
+            }
+        }
+        let mut by_sku = std::collections::HashMap::new();
+        let mut offset = 0u64;
+        loop {
+            let url = self.url(
+                "/listings",
+                &[
+                    ("state", "active".to_string()),
+                    ("limit", MAX_PAGE.to_string()),
+                    ("offset", offset.to_string()),
+                ],
+            )?;
+            let page: ListingsPage = self.call(http::Method::GET, &url, None, false).await?;
+            let n = page.results.len() as u64;
+            for l in page.results {
+                for s in l.skus {
+                    by_sku.entry(s).or_insert(l.listing_id);
+                }
+            }
+            offset += n;
+            if n == 0 || offset >= page.count {
+                break;
+            }
+        }
+        let found = by_sku.get(sku).copied();
+        let mut idx = self.listing_index();
+        idx.by_sku = by_sku;
+        idx.scanned_at = Some(std::time::Instant::now());
+        Ok(found)
     }
 
     async fn get_receipt(&self, receipt_id: &str) -> Result<ShopReceipt, RemoteError> {
@@ -516,6 +630,36 @@ impl Marketplace for EtsyConnector {
                 raw,
             }),
         }
+    }
+
+    /// The listing is found once (a scan of the shop's active listings,
+    /// cached); each push reads the listing's inventory and puts it back with
+    /// the sku's offering quantity changed (Etsy's inventory update replaces
+    /// every product, so it is a read and a write).
+    async fn push_stock(&self, push: &StockPush) -> Result<StockPushOutcome, RemoteError> {
+        let quantity = push.available.clamp(0, MAX_OFFERING_QUANTITY);
+        for rescan in [false, true] {
+            let Some(listing_id) = self.listing_of(&push.sku, rescan).await? else {
+                return Ok(StockPushOutcome::NotListed);
+            };
+            let url = self.app_url(&format!("/listings/{listing_id}/inventory"))?;
+            let inv: ListingInventory = match self.call(http::Method::GET, &url, None, false).await
+            {
+                Ok(inv) => inv,
+                Err(RemoteError::Permanent {
+                    status: Some(404), ..
+                }) => continue, // the listing is gone: scan again
+                Err(e) => return Err(e),
+            };
+            let Some(update) = inventory_with_quantity(&inv, &push.sku, quantity) else {
+                continue; // the sku moved to another listing
+            };
+            let body = serde_json::to_value(&update)
+                .map_err(|e| RemoteError::permanent(format!("encoding the inventory: {e}")))?;
+            let _: serde_json::Value = self.call_json(http::Method::PUT, &url, &body).await?;
+            return Ok(StockPushOutcome::Updated);
+        }
+        Ok(StockPushOutcome::NotListed)
     }
 
     async fn push_tracking(&self, push: &TrackingPush) -> Result<(), RemoteError> {

@@ -8,7 +8,7 @@
 
 use crate::sandbox::generate::{generate_order, GenOrder};
 use crate::sandbox::{
-    json_response, parse_body, Fault, SandboxCore, SandboxLimits, SandboxProfile,
+    json_response, parse_body, Catalog, Fault, Listing, SandboxCore, SandboxLimits, SandboxProfile,
 };
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -123,6 +123,7 @@ struct Store {
 #[derive(Clone)]
 pub struct EtsySandbox {
     core: Arc<SandboxCore>,
+    catalog: Catalog,
     store: Arc<Mutex<Store>>,
     opts: Arc<EtsySandboxOptions>,
 }
@@ -299,8 +300,10 @@ impl EtsySandbox {
     pub fn new(opts: EtsySandboxOptions) -> Self {
         let mut store = Store::default();
         store.refresh_tokens.insert(opts.refresh_token.clone());
+        let core = SandboxCore::new();
         Self {
-            core: SandboxCore::new(),
+            catalog: Catalog::generated(core.clone()),
+            core,
             store: Arc::new(Mutex::new(store)),
             opts: Arc::new(opts),
         }
@@ -339,11 +342,24 @@ impl EtsySandbox {
                 "/v3/application/shops/{shop_id}/receipts/{receipt_id}/tracking",
                 post(create_shipment),
             )
+            .route(
+                "/v3/application/shops/{shop_id}/listings",
+                get(list_listings),
+            )
+            .route(
+                "/v3/application/listings/{listing_id}/inventory",
+                get(get_inventory).put(update_inventory),
+            )
             .route("/_sandbox/seed", post(seed))
             .route("/_sandbox/orders/{external_id}/touch", post(touch))
             .route("/_sandbox/orders/{external_id}/webhook", get(webhook))
             .with_state(self.clone())
             .merge(self.core.control_routes())
+            .merge(self.catalog.control_routes())
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
     }
 
     /// Create `count` generated receipts, update times `step_ms` apart.
@@ -653,6 +669,176 @@ async fn list_receipts(
         results[i]["grandtotal"]["amount"] = json!("12.50");
     }
     sb.ok(&json!({ "count": count, "results": results }), remaining)
+}
+
+/// Listing, product and offering ids of a catalog listing.
+pub const LISTING_ID_BASE: u64 = 1_500_000_000;
+const PRODUCT_ID_BASE: u64 = 2_000_000_000;
+const OFFERING_ID_BASE: u64 = 3_000_000_000;
+
+fn listing_json(l: &Listing, shop_id: &str) -> Value {
+    json!({
+        "listing_id": LISTING_ID_BASE + l.index,
+        "shop_id": shop_id.parse::<u64>().unwrap_or_default(),
+        "title": crate::sandbox::generate::CATALOG.get(l.index as usize).copied().unwrap_or("Listing"),
+        "state": "active",
+        "quantity": l.quantity,
+        "skus": [l.sku],
+        "price": { "amount": 2000, "divisor": 100, "currency_code": "USD" },
+        "has_variations": false,
+    })
+}
+
+fn inventory_json(l: &Listing) -> Value {
+    json!({
+        "products": [{
+            "product_id": PRODUCT_ID_BASE + l.index,
+            "sku": l.sku,
+            "is_deleted": false,
+            "offerings": [{
+                "offering_id": OFFERING_ID_BASE + l.index,
+                "quantity": l.quantity,
+                "is_enabled": true,
+                "is_deleted": false,
+                "price": { "amount": 2000, "divisor": 100, "currency_code": "USD" },
+            }],
+            "property_values": [],
+        }],
+        "price_on_property": [],
+        "quantity_on_property": [],
+        "sku_on_property": [],
+    })
+}
+
+fn listing_of_path(sb: &EtsySandbox, listing_id: &str) -> Option<Listing> {
+    listing_id
+        .parse::<u64>()
+        .ok()
+        .and_then(|id| id.checked_sub(LISTING_ID_BASE))
+        .and_then(|i| sb.catalog.by_index(i))
+}
+
+/// `GET /v3/application/shops/{shop_id}/listings` (getListingsByShop):
+/// `state` (active), `limit` ≤ 100, `offset`.
+async fn list_listings(
+    State(sb): State<EtsySandbox>,
+    Path(shop_id): Path<String>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let path = format!("/v3/application/shops/{shop_id}/listings");
+    let (fault, remaining) = match sb.gate(&path, &headers) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    if let Err(r) = sb.bearer_ok(&headers) {
+        return r;
+    }
+    if shop_id != sb.opts.shop_id {
+        return error(
+            StatusCode::FORBIDDEN,
+            "You do not have permission to access this shop",
+        );
+    }
+    let q = query_map(raw);
+    let limit = match q.get("limit").map(|l| l.parse::<usize>()) {
+        None => 25,
+        Some(Ok(l)) if (1..=100).contains(&l) => l,
+        Some(_) => return error(StatusCode::BAD_REQUEST, "Expected int <= 100 for limit"),
+    };
+    let offset = match q.get("offset").map(|o| o.parse::<usize>()) {
+        None => 0,
+        Some(Ok(o)) => o,
+        Some(_) => return error(StatusCode::BAD_REQUEST, "Expected int for offset"),
+    };
+    if q.get("state").is_some_and(|s| s != "active") {
+        return sb.ok(&json!({ "count": 0, "results": [] }), remaining);
+    }
+    delay_before(fault).await;
+    let all = sb.catalog.all();
+    let results: Vec<Value> = all
+        .iter()
+        .skip(offset)
+        .take(limit)
+        .map(|l| listing_json(l, &shop_id))
+        .collect();
+    sb.ok(
+        &json!({ "count": all.len(), "results": results }),
+        remaining,
+    )
+}
+
+/// `GET /v3/application/listings/{listing_id}/inventory` (getListingInventory).
+async fn get_inventory(
+    State(sb): State<EtsySandbox>,
+    Path(listing_id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let path = format!("/v3/application/listings/{listing_id}/inventory");
+    let (fault, remaining) = match sb.gate(&path, &headers) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    if let Err(r) = sb.bearer_ok(&headers) {
+        return r;
+    }
+    delay_before(fault).await;
+    match listing_of_path(&sb, &listing_id) {
+        Some(l) => sb.ok(&inventory_json(&l), remaining),
+        None => error(
+            StatusCode::NOT_FOUND,
+            &format!("Listing {listing_id} not found"),
+        ),
+    }
+}
+
+/// `PUT /v3/application/listings/{listing_id}/inventory`
+/// (updateListingInventory): JSON `products[]` with `sku`, `property_values`
+/// and `offerings[]` (`price` a number, `quantity` 0–999, `is_enabled`).
+async fn update_inventory(
+    State(sb): State<EtsySandbox>,
+    Path(listing_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    use super::wire::UpdateListingInventory;
+    let path = format!("/v3/application/listings/{listing_id}/inventory");
+    let (fault, remaining) = match sb.gate(&path, &headers) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    if let Err(r) = sb.bearer_ok(&headers) {
+        return r;
+    }
+    delay_before(fault).await;
+    let Some(listing) = listing_of_path(&sb, &listing_id) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            &format!("Listing {listing_id} not found"),
+        );
+    };
+    let Ok(update) = serde_json::from_slice::<UpdateListingInventory>(&body) else {
+        return error(StatusCode::BAD_REQUEST, "Invalid JSON body for products");
+    };
+    let Some(product) = update.products.iter().find(|p| p.sku == listing.sku) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "products must keep the listing's products",
+        );
+    };
+    let Some(offering) = product.offerings.first() else {
+        return error(StatusCode::BAD_REQUEST, "Each product needs an offering");
+    };
+    if !(0..=999).contains(&offering.quantity) || !(offering.price > 0.0) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "Offering quantity must be 0 to 999 and price positive",
+        );
+    }
+    sb.catalog.set_quantity(&listing.sku, offering.quantity);
+    let now = sb.catalog.find(&listing.sku).unwrap_or(listing);
+    delay_after(fault).await;
+    sb.ok(&inventory_json(&now), remaining)
 }
 
 async fn get_receipt(

@@ -129,3 +129,153 @@ pub struct ErrorBody {
     #[serde(default)]
     pub error_description: Option<String>,
 }
+
+/// `GET /v3/application/shops/{shop_id}/listings` (getListingsByShop): the
+/// fields a stock push needs from each `ShopListing`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct ListingsPage {
+    #[serde(default)]
+    pub count: u64,
+    #[serde(default)]
+    pub results: Vec<ShopListingRef>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct ShopListingRef {
+    pub listing_id: u64,
+    #[serde(default)]
+    pub state: Option<String>,
+    /// Every sku of the listing's products.
+    #[serde(default)]
+    pub skus: Vec<String>,
+}
+
+/// `ListingInventory`, as `GET /v3/application/listings/{listing_id}/inventory`
+/// returns it.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct ListingInventory {
+    #[serde(default)]
+    pub products: Vec<ListingProduct>,
+    #[serde(default)]
+    pub price_on_property: Vec<u64>,
+    #[serde(default)]
+    pub quantity_on_property: Vec<u64>,
+    #[serde(default)]
+    pub sku_on_property: Vec<u64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct ListingProduct {
+    #[serde(default)]
+    pub product_id: Option<u64>,
+    #[serde(default)]
+    pub sku: String,
+    #[serde(default)]
+    pub is_deleted: bool,
+    #[serde(default)]
+    pub offerings: Vec<ListingOffering>,
+    #[serde(default)]
+    pub property_values: Vec<PropertyValue>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct ListingOffering {
+    #[serde(default)]
+    pub offering_id: Option<u64>,
+    pub quantity: i64,
+    #[serde(default = "yes")]
+    pub is_enabled: bool,
+    #[serde(default)]
+    pub is_deleted: bool,
+    pub price: Money,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+pub struct PropertyValue {
+    pub property_id: u64,
+    #[serde(default)]
+    pub property_name: Option<String>,
+    #[serde(default)]
+    pub scale_id: Option<u64>,
+    #[serde(default)]
+    pub value_ids: Vec<u64>,
+    #[serde(default)]
+    pub values: Vec<String>,
+}
+
+/// The body of `PUT /v3/application/listings/{listing_id}/inventory`
+/// (updateListingInventory): every product again, offerings with `price` as
+/// a decimal number (not `Money`), `quantity` and `is_enabled`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+pub struct UpdateListingInventory {
+    pub products: Vec<UpdateProduct>,
+    pub price_on_property: Vec<u64>,
+    pub quantity_on_property: Vec<u64>,
+    pub sku_on_property: Vec<u64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+pub struct UpdateProduct {
+    pub sku: String,
+    pub property_values: Vec<PropertyValue>,
+    pub offerings: Vec<UpdateOffering>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+pub struct UpdateOffering {
+    pub price: f64,
+    pub quantity: i64,
+    pub is_enabled: bool,
+}
+
+impl Default for Money {
+    fn default() -> Self {
+        Money {
+            amount: 0,
+            divisor: 100,
+            currency_code: "USD".into(),
+        }
+    }
+}
+
+/// The update that sets `sku`'s quantity and keeps everything else as read;
+/// `None` when no live product of the inventory carries `sku`.
+pub fn inventory_with_quantity(
+    inv: &ListingInventory,
+    sku: &str,
+    quantity: i64,
+) -> Option<UpdateListingInventory> {
+    let live = |p: &&ListingProduct| !p.is_deleted;
+    if !inv.products.iter().filter(live).any(|p| p.sku == sku) {
+        return None;
+    }
+    let products = inv
+        .products
+        .iter()
+        .filter(live)
+        .map(|p| UpdateProduct {
+            sku: p.sku.clone(),
+            property_values: p.property_values.clone(),
+            offerings: p
+                .offerings
+                .iter()
+                .filter(|o| !o.is_deleted)
+                .map(|o| UpdateOffering {
+                    price: o.price.amount as f64 / o.price.divisor.max(1) as f64,
+                    quantity: if p.sku == sku { quantity } else { o.quantity },
+                    is_enabled: o.is_enabled,
+                })
+                .collect(),
+        })
+        .collect();
+    Some(UpdateListingInventory {
+        products,
+        price_on_property: inv.price_on_property.clone(),
+        quantity_on_property: inv.quantity_on_property.clone(),
+        sku_on_property: inv.sku_on_property.clone(),
+    })
+}

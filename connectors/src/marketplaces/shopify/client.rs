@@ -22,10 +22,14 @@ use super::wire::{
     GraphqlResponse, OrderFulfillmentData, OrderFulfillmentEventsData, OrderFulfillmentNode,
     OrderLineItemsData, OrdersData, QueryCost, ThrottleStatus, TrackingInfo, UserError,
 };
+use super::wire::{
+    InventoryQuantityInput, InventorySetQuantitiesData, InventorySetQuantitiesInput,
+    ProductVariantsData,
+};
 use crate::http::{HttpClient, RawResponse, RemoteError, RetryPolicy};
 use crate::marketplace::{
-    ChannelSetup, DeliveryStatusPush, Marketplace, OrderPage, TrackingPush, VerifiedWebhook,
-    WebhookError, WebhookOrder,
+    ChannelSetup, DeliveryStatusPush, Marketplace, OrderPage, StockPush, StockPushOutcome,
+    TrackingPush, VerifiedWebhook, WebhookError, WebhookOrder,
 };
 use async_trait::async_trait;
 use base64::Engine;
@@ -147,6 +151,81 @@ pub const FULFILLMENT_EVENT_CREATE_MUTATION: &str = r#"mutation FulfillmentEvent
   }
 }"#;
 
+/// A sku's variant, its inventory item and where it is stocked.
+pub const VARIANT_BY_SKU_QUERY: &str = r#"query VariantBySku($query: String!) {
+  productVariants(first: 5, query: $query) {
+    nodes {
+      id
+      sku
+      inventoryItem { id tracked inventoryLevels(first: 5) { nodes { location { id } } } }
+    }
+  }
+}"#;
+
+/// Set the `available` quantity at a location (an absolute value, reason
+/// `correction`, no compare-and-set: orderhub's count is the truth).
+pub const INVENTORY_SET_QUANTITIES_MUTATION: &str = r#"mutation InventorySetQuantities($input: InventorySetQuantitiesInput!) {
+  inventorySetQuantities(input: $input) {
+    inventoryAdjustmentGroup { reason }
+    userErrors { field message }
+  }
+}"#;
+
+/// A sku's inventory item and the location its stock is set at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StockTarget {
+    pub inventory_item_id: String,
+    pub location_id: String,
+}
+
+/// The search query for a sku (quoted, so dashes and spaces stay one term).
+pub fn sku_search(sku: &str) -> String {
+    format!("sku:\"{}\"", sku.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// The variant of a `productVariants` answer whose sku is exactly `sku`
+/// (Shopify's search also matches prefixes), at `location` when given, else
+/// at the first location stocking it.
+pub fn stock_target_in(
+    data: &ProductVariantsData,
+    sku: &str,
+    location: Option<&str>,
+) -> Option<StockTarget> {
+    let v = data
+        .product_variants
+        .nodes
+        .iter()
+        .find(|v| v.sku.as_deref() == Some(sku))?;
+    let levels = &v.inventory_item.inventory_levels.nodes;
+    let location_id = match location {
+        Some(l) => levels
+            .iter()
+            .find(|n| n.location.id == l)?
+            .location
+            .id
+            .clone(),
+        None => levels.first()?.location.id.clone(),
+    };
+    Some(StockTarget {
+        inventory_item_id: v.inventory_item.id.clone(),
+        location_id,
+    })
+}
+
+/// The `inventorySetQuantities` input that sets `available` to `quantity`.
+pub fn set_quantities_input(target: &StockTarget, quantity: i64) -> InventorySetQuantitiesInput {
+    InventorySetQuantitiesInput {
+        name: "available".into(),
+        reason: "correction".into(),
+        ignore_compare_quantity: true,
+        quantities: vec![InventoryQuantityInput {
+            inventory_item_id: target.inventory_item_id.clone(),
+            location_id: target.location_id.clone(),
+            quantity: quantity.max(0),
+        }],
+    }
+}
+
 /// Rounds of "read the fulfillment, send the event once" before giving up with
 /// the last retryable error, and the pause between them.
 const EVENT_PUSH_RETRY: RetryPolicy = RetryPolicy {
@@ -199,6 +278,11 @@ pub struct ShopifyConnector {
     page_size: u32,
     line_items_page: u32,
     budget: Mutex<CostBudget>,
+    /// Option `location_id`: the location whose stock orderhub sets (default:
+    /// the first location stocking the variant).
+    location_id: Option<String>,
+    /// sku → inventory item and location, found once.
+    stock_targets: Mutex<HashMap<String, StockTarget>>,
 }
 
 impl std::fmt::Debug for ShopifyConnector {
@@ -293,6 +377,19 @@ impl ShopifyConnector {
             page_size: page_size.min(fit),
             line_items_page,
             budget: Mutex::new(CostBudget::default()),
+            location_id: setup
+                .options
+                .get("location_id")
+                .map(|l| l.trim())
+                .filter(|l| !l.is_empty())
+                .map(|l| {
+                    if l.starts_with("gid://") {
+                        l.to_string()
+                    } else {
+                        format!("gid://shopify/Location/{l}")
+                    }
+                }),
+            stock_targets: Mutex::new(HashMap::new()),
         })
     }
 
@@ -918,6 +1015,61 @@ impl Marketplace for ShopifyConnector {
                 reason: format!("{topic}: {e}"),
                 raw: raw_text,
             })
+    }
+
+    /// `productVariants(query: "sku:…")` once (cached), then one
+    /// `inventorySetQuantities` per push (`available`, reason `correction`).
+    async fn push_stock(&self, push: &StockPush) -> Result<StockPushOutcome, RemoteError> {
+        for _ in 0..2 {
+            let cached = self
+                .stock_targets
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&push.sku)
+                .cloned();
+            let target = match cached {
+                Some(t) => t,
+                None => {
+                    let data: ProductVariantsData = self
+                        .graphql(
+                            "VariantBySku",
+                            VARIANT_BY_SKU_QUERY,
+                            json!({ "query": sku_search(&push.sku) }),
+                        )
+                        .await?;
+                    match stock_target_in(&data, &push.sku, self.location_id.as_deref()) {
+                        Some(t) => {
+                            self.stock_targets
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .insert(push.sku.clone(), t.clone());
+                            t
+                        }
+                        None => return Ok(StockPushOutcome::NotListed),
+                    }
+                }
+            };
+            let data: InventorySetQuantitiesData = self
+                .graphql(
+                    "InventorySetQuantities",
+                    INVENTORY_SET_QUANTITIES_MUTATION,
+                    json!({ "input": set_quantities_input(&target, push.available) }),
+                )
+                .await?;
+            let payload = data
+                .inventory_set_quantities
+                .ok_or_else(|| RemoteError::permanent("inventorySetQuantities returned nothing"))?;
+            if payload.user_errors.is_empty() {
+                return Ok(StockPushOutcome::Updated);
+            }
+            // An item or location that no longer exists: look the sku up again.
+            tracing::info!(channel = %self.channel_id, sku = %push.sku, errors = %user_error_text(&payload.user_errors), "Shopify refused the quantity; looking the sku up again");
+            self.stock_targets
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&push.sku);
+        }
+        Ok(StockPushOutcome::NotListed)
     }
 
     async fn push_tracking(&self, push: &TrackingPush) -> Result<(), RemoteError> {

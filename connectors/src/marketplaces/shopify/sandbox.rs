@@ -7,7 +7,12 @@
 //! filters `updated_at:>=`, `updated_at:>`, `created_at:>=` …), `order(id:)`,
 //! `Order.lineItems`, `Order.fulfillmentOrders`, `Order.fulfillments` (with
 //! `Fulfillment.displayStatus` and `Fulfillment.events`) and the
-//! `fulfillmentCreate` and `fulfillmentEventCreate` mutations. Every answer
+//! `fulfillmentCreate` and `fulfillmentEventCreate` mutations; for stock,
+//! `productVariants(first:, query: "sku:…")` (variant, inventory item, its
+//! inventory levels' locations) and `inventorySetQuantities` (`available`,
+//! one location, absolute quantities) over the shared [`Catalog`] (variant
+//! `gid://shopify/ProductVariant/{44000000000 + index}`, inventory item
+//! `{46000000000 + index}`, one location `gid://shopify/Location/{LOCATION_ID}`). Every answer
 //! carries `extensions.cost` from a
 //! leaky bucket charged with the calculated query cost ([`super::cost`]); an empty
 //! bucket answers 200 with a `THROTTLED` error, a query above 1,000 points
@@ -22,7 +27,9 @@ use super::client::{sign_webhook, HEADER_HMAC, HEADER_TOPIC, HEADER_WEBHOOK_ID, 
 use super::cost::{self, MAX_SINGLE_QUERY_COST};
 use super::mapping::gid_tail;
 use crate::sandbox::generate::{catalog_price, dec, CATALOG, COUNTRIES};
-use crate::sandbox::{bad_request, json_response, parse_body, Fault, SandboxCore};
+use crate::sandbox::{
+    bad_request, json_response, parse_body, Catalog, Fault, Listing, SandboxCore,
+};
 use async_graphql::{
     Context, EmptySubscription, Enum, InputObject, InputValueError, InputValueResult, Object,
     Scalar, ScalarType, Schema, SimpleObject, Variables, ID,
@@ -1283,10 +1290,175 @@ fn parse_order_gid(id: &str) -> Option<u64> {
     }
 }
 
+/// The sandbox shop's one location.
+pub const LOCATION_ID: u64 = 71_234_567_890;
+const VARIANT_ID_BASE: u64 = 44_000_000_000;
+const INVENTORY_ITEM_ID_BASE: u64 = 46_000_000_000;
+
+#[derive(Clone, SimpleObject)]
+#[graphql(name = "Location")]
+struct GLocation {
+    id: ID,
+    name: String,
+}
+
+#[derive(Clone, SimpleObject)]
+#[graphql(name = "InventoryLevel")]
+struct GInventoryLevel {
+    id: ID,
+    location: GLocation,
+}
+
+#[derive(Clone, SimpleObject)]
+#[graphql(name = "InventoryLevelConnection")]
+struct GInventoryLevelConnection {
+    nodes: Vec<GInventoryLevel>,
+}
+
+#[derive(Clone)]
+struct GInventoryItem(Listing);
+
+#[Object(name = "InventoryItem")]
+impl GInventoryItem {
+    async fn id(&self) -> ID {
+        ID(format!(
+            "gid://shopify/InventoryItem/{}",
+            INVENTORY_ITEM_ID_BASE + self.0.index
+        ))
+    }
+    async fn sku(&self) -> String {
+        self.0.sku.clone()
+    }
+    async fn tracked(&self) -> bool {
+        true
+    }
+    async fn inventory_levels(
+        &self,
+        first: Option<i32>,
+        last: Option<i32>,
+    ) -> async_graphql::Result<GInventoryLevelConnection> {
+        let n = page_size(first, last)?;
+        let level = GInventoryLevel {
+            id: ID(format!(
+                "gid://shopify/InventoryLevel/{}?inventory_item_id={}",
+                LOCATION_ID,
+                INVENTORY_ITEM_ID_BASE + self.0.index
+            )),
+            location: GLocation {
+                id: ID(format!("gid://shopify/Location/{LOCATION_ID}")),
+                name: "Sandbox Warehouse".into(),
+            },
+        };
+        Ok(GInventoryLevelConnection {
+            nodes: std::iter::once(level).take(n).collect(),
+        })
+    }
+}
+
+#[derive(Clone)]
+struct GProductVariant(Listing);
+
+#[Object(name = "ProductVariant")]
+impl GProductVariant {
+    async fn id(&self) -> ID {
+        ID(format!(
+            "gid://shopify/ProductVariant/{}",
+            VARIANT_ID_BASE + self.0.index
+        ))
+    }
+    async fn sku(&self) -> Option<String> {
+        Some(self.0.sku.clone())
+    }
+    async fn inventory_quantity(&self) -> i64 {
+        self.0.quantity
+    }
+    async fn inventory_item(&self) -> GInventoryItem {
+        GInventoryItem(self.0.clone())
+    }
+}
+
+#[derive(Clone, SimpleObject)]
+#[graphql(name = "ProductVariantConnection")]
+struct GProductVariantConnection {
+    nodes: Vec<GProductVariant>,
+}
+
+/// The skus a `productVariants` search names: `sku:X`, `sku:"X"`; Shopify
+/// matches a term as a prefix, so `sku:SKU-00` finds several.
+fn sku_terms(query: &str) -> Option<String> {
+    let rest = query.trim().strip_prefix("sku:")?;
+    let term = match rest.strip_prefix('"') {
+        Some(q) => q
+            .strip_suffix('"')?
+            .replace("\\\"", "\"")
+            .replace("\\\\", "\\"),
+        None => rest.split_whitespace().next()?.to_string(),
+    };
+    Some(term.trim_end_matches('*').to_string())
+}
+
+#[derive(InputObject)]
+struct InventoryQuantityInput {
+    inventory_item_id: ID,
+    location_id: ID,
+    quantity: i32,
+    compare_quantity: Option<i32>,
+}
+
+#[derive(InputObject)]
+struct InventorySetQuantitiesInput {
+    name: String,
+    reason: String,
+    reference_document_uri: Option<String>,
+    ignore_compare_quantity: Option<bool>,
+    quantities: Vec<InventoryQuantityInput>,
+}
+
+#[derive(Clone, SimpleObject)]
+#[graphql(name = "InventoryAdjustmentGroup")]
+struct GInventoryAdjustmentGroup {
+    reason: String,
+    created_at: DateTimeScalar,
+}
+
+#[derive(Clone, SimpleObject)]
+#[graphql(name = "InventorySetQuantitiesUserError")]
+struct InventoryUserError {
+    field: Option<Vec<String>>,
+    message: String,
+    code: Option<String>,
+}
+
+#[derive(SimpleObject)]
+struct InventorySetQuantitiesPayload {
+    inventory_adjustment_group: Option<GInventoryAdjustmentGroup>,
+    user_errors: Vec<InventoryUserError>,
+}
+
 struct QueryRoot;
 
 #[Object]
 impl QueryRoot {
+    async fn product_variants(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        last: Option<i32>,
+        query: Option<String>,
+    ) -> async_graphql::Result<GProductVariantConnection> {
+        let n = page_size(first, last)?;
+        let catalog = ctx.data::<Catalog>()?;
+        let term = query.as_deref().and_then(sku_terms);
+        let nodes = catalog
+            .all()
+            .into_iter()
+            .filter(|l| term.as_deref().is_none_or(|t| l.sku.starts_with(t)))
+            .take(n)
+            .map(GProductVariant)
+            .collect();
+        Ok(GProductVariantConnection { nodes })
+    }
+
     #[allow(clippy::too_many_arguments)]
     async fn orders(
         &self,
@@ -1433,8 +1605,110 @@ fn user_error(field: &[&str], message: impl Into<String>) -> FulfillmentCreatePa
 
 struct MutationRoot;
 
+fn inventory_error(field: &[&str], code: &str, message: &str) -> InventorySetQuantitiesPayload {
+    InventorySetQuantitiesPayload {
+        inventory_adjustment_group: None,
+        user_errors: vec![InventoryUserError {
+            field: Some(field.iter().map(|s| s.to_string()).collect()),
+            message: message.into(),
+            code: Some(code.into()),
+        }],
+    }
+}
+
 #[Object]
 impl MutationRoot {
+    async fn inventory_set_quantities(
+        &self,
+        ctx: &Context<'_>,
+        input: InventorySetQuantitiesInput,
+    ) -> async_graphql::Result<InventorySetQuantitiesPayload> {
+        let catalog = ctx.data::<Catalog>()?;
+        if input.name != "available" && input.name != "on_hand" {
+            return Ok(inventory_error(
+                &["input", "name"],
+                "INVALID_NAME",
+                "The quantity name must be either 'available' or 'on_hand'.",
+            ));
+        }
+        const REASONS: [&str; 13] = [
+            "correction",
+            "cycle_count_available",
+            "damaged",
+            "movement_created",
+            "movement_updated",
+            "movement_received",
+            "movement_canceled",
+            "other",
+            "promotion",
+            "quality_control",
+            "received",
+            "reservation_created",
+            "restock",
+        ];
+        if !REASONS.contains(&input.reason.as_str()) {
+            return Ok(inventory_error(
+                &["input", "reason"],
+                "INVALID_REASON",
+                "The specified reason is invalid.",
+            ));
+        }
+        let mut writes = Vec::new();
+        for (i, q) in input.quantities.iter().enumerate() {
+            let field = ["input", "quantities", &i.to_string()].map(String::from);
+            let item = q
+                .inventory_item_id
+                .strip_prefix("gid://shopify/InventoryItem/")
+                .and_then(|n| n.parse::<u64>().ok())
+                .and_then(|n| n.checked_sub(INVENTORY_ITEM_ID_BASE))
+                .and_then(|i| catalog.by_index(i));
+            let Some(item) = item else {
+                return Ok(InventorySetQuantitiesPayload {
+                    inventory_adjustment_group: None,
+                    user_errors: vec![InventoryUserError {
+                        field: Some(field.to_vec()),
+                        message: "The specified inventory item could not be found.".into(),
+                        code: Some("INVALID_INVENTORY_ITEM".into()),
+                    }],
+                });
+            };
+            if q.location_id.as_str() != format!("gid://shopify/Location/{LOCATION_ID}") {
+                return Ok(inventory_error(
+                    &["input", "quantities"],
+                    "INVALID_LOCATION",
+                    "The specified location could not be found.",
+                ));
+            }
+            if input.ignore_compare_quantity != Some(true)
+                && q.compare_quantity.map(i64::from) != Some(item.quantity)
+            {
+                return Ok(inventory_error(
+                    &["input", "quantities"],
+                    "COMPARE_QUANTITY_STALE",
+                    "The compareQuantity value does not match the current quantity.",
+                ));
+            }
+            if !(0..=1_000_000_000).contains(&q.quantity) {
+                return Ok(inventory_error(
+                    &["input", "quantities"],
+                    "INVALID_QUANTITY_TOO_HIGH",
+                    "The quantity is out of range.",
+                ));
+            }
+            writes.push((item.sku, i64::from(q.quantity)));
+        }
+        for (sku, q) in writes {
+            catalog.set_quantity(&sku, q);
+        }
+        Ok(InventorySetQuantitiesPayload {
+            inventory_adjustment_group: Some(GInventoryAdjustmentGroup {
+                reason: input.reason,
+                created_at: DateTimeScalar(now_secs()),
+            }),
+            user_errors: vec![],
+        })
+    }
+
     async fn fulfillment_create(
         &self,
         ctx: &Context<'_>,
@@ -2034,6 +2308,7 @@ fn rest_json(o: &SOrder) -> Value {
 
 struct Shared {
     opts: ShopifySandboxOptions,
+    catalog: Catalog,
     core: Arc<SandboxCore>,
     store: SharedStore,
     schema: ShopifySchema,
@@ -2064,13 +2339,16 @@ impl ShopifySandbox {
     pub fn new(opts: ShopifySandboxOptions) -> Self {
         let core = SandboxCore::new();
         let store: SharedStore = Arc::new(Mutex::new(Store::new(&opts)));
+        let catalog = Catalog::generated(core.clone());
         let schema = Schema::build(QueryRoot, MutationRoot, EmptySubscription)
             .data(store.clone())
             .data(core.clone())
+            .data(catalog.clone())
             .finish();
         Self {
             shared: Arc::new(Shared {
                 opts,
+                catalog,
                 core,
                 store,
                 schema,
@@ -2096,6 +2374,11 @@ impl ShopifySandbox {
             .route("/_sandbox/orders/{id}/webhook", get(webhook_handler))
             .with_state(self.clone())
             .merge(self.shared.core.control_routes())
+            .merge(self.shared.catalog.control_routes())
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.shared.catalog
     }
 
     /// Create orders (see [`SeedRequest`]); returns their numeric ids.

@@ -526,3 +526,84 @@ pub struct RestTaxLine {
     pub rate: Option<f64>,
     pub title: Option<String>,
 }
+
+/// `productVariants(first:, query: "sku:…")`: each variant's inventory item
+/// and the locations stocking it.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProductVariantsData {
+    pub product_variants: VariantNodes,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct VariantNodes {
+    #[serde(default)]
+    pub nodes: Vec<VariantNode>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VariantNode {
+    pub id: String,
+    #[serde(default)]
+    pub sku: Option<String>,
+    pub inventory_item: InventoryItemNode,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InventoryItemNode {
+    pub id: String,
+    #[serde(default)]
+    pub tracked: Option<bool>,
+    pub inventory_levels: InventoryLevelNodes,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct InventoryLevelNodes {
+    #[serde(default)]
+    pub nodes: Vec<InventoryLevelNode>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct InventoryLevelNode {
+    pub location: LocationRef,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct LocationRef {
+    pub id: String,
+}
+
+/// `InventorySetQuantitiesInput`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InventorySetQuantitiesInput {
+    pub name: String,
+    pub reason: String,
+    pub ignore_compare_quantity: bool,
+    pub quantities: Vec<InventoryQuantityInput>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InventoryQuantityInput {
+    pub inventory_item_id: String,
+    pub location_id: String,
+    pub quantity: i64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InventorySetQuantitiesData {
+    pub inventory_set_quantities: Option<InventorySetQuantitiesPayload>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InventorySetQuantitiesPayload {
+    #[serde(default)]
+    pub inventory_adjustment_group: Option<Value>,
+    #[serde(default)]
+    pub user_errors: Vec<UserError>,
+}

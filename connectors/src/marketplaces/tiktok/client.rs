@@ -7,9 +7,14 @@ use super::wire::{
     Envelope, OrderDetailData, SearchOrdersData, SelfShipment, ShipPackageRequest,
     ShippingProvider, ShippingProvidersData, TtsOrder, Webhook,
 };
+use super::wire::{
+    SearchProductsData, SearchProductsRequest, SkuInventory, UpdateInventoryRequest,
+    UpdateInventorySku,
+};
 use crate::http::{HttpClient, RateLimit, RawResponse, RemoteError};
 use crate::marketplace::{
-    ChannelSetup, Marketplace, OrderPage, TrackingPush, VerifiedWebhook, WebhookError, WebhookOrder,
+    ChannelSetup, Marketplace, OrderPage, StockPush, StockPushOutcome, TrackingPush,
+    VerifiedWebhook, WebhookError, WebhookOrder,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -96,6 +101,47 @@ pub struct TiktokConnector {
     page_size: u32,
     /// Shipping providers per delivery option, read once.
     providers: Mutex<HashMap<String, Vec<ShippingProvider>>>,
+    /// seller_sku → where its inventory lives, found once.
+    stock_targets: Mutex<HashMap<String, StockTarget>>,
+}
+
+/// A seller sku's product, TikTok sku id and the warehouse holding its stock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StockTarget {
+    pub product_id: String,
+    pub sku_id: String,
+    pub warehouse_id: String,
+}
+
+pub const SEARCH_PRODUCTS_PATH: &str = "/product/202309/products/search";
+
+/// The product sku carrying `seller_sku` in a products search result.
+pub fn stock_target_in(data: &SearchProductsData, seller_sku: &str) -> Option<StockTarget> {
+    data.products.iter().find_map(|p| {
+        p.skus
+            .iter()
+            .find(|s| s.seller_sku.as_deref() == Some(seller_sku))
+            .and_then(|s| {
+                Some(StockTarget {
+                    product_id: p.id.clone(),
+                    sku_id: s.id.clone(),
+                    warehouse_id: s.inventory.first()?.warehouse_id.clone(),
+                })
+            })
+    })
+}
+
+/// The inventory update that sets the target's quantity.
+pub fn inventory_update(target: &StockTarget, quantity: i64) -> UpdateInventoryRequest {
+    UpdateInventoryRequest {
+        skus: vec![UpdateInventorySku {
+            id: target.sku_id.clone(),
+            inventory: vec![SkuInventory {
+                warehouse_id: target.warehouse_id.clone(),
+                quantity: quantity.max(0),
+            }],
+        }],
+    }
 }
 
 impl std::fmt::Debug for TiktokConnector {
@@ -167,6 +213,7 @@ impl TiktokConnector {
             shop_cipher,
             page_size,
             providers: Mutex::new(HashMap::new()),
+            stock_targets: Mutex::new(HashMap::new()),
         })
     }
 
@@ -277,6 +324,28 @@ impl TiktokConnector {
     }
 }
 
+impl TiktokConnector {
+    fn targets(&self) -> std::sync::MutexGuard<'_, HashMap<String, StockTarget>> {
+        self.stock_targets.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn find_stock_target(&self, sku: &str) -> Result<Option<StockTarget>, RemoteError> {
+        let body = serde_json::to_value(SearchProductsRequest {
+            seller_skus: vec![sku.to_string()],
+        })
+        .map_err(|e| RemoteError::permanent(format!("encoding the search: {e}")))?;
+        let data: SearchProductsData = self
+            .call(
+                reqwest::Method::POST,
+                SEARCH_PRODUCTS_PATH,
+                &[("page_size", "20".to_string())],
+                Some(&body),
+            )
+            .await?;
+        Ok(stock_target_in(&data, sku))
+    }
+}
+
 fn holds_tracking(o: &TtsOrder, number: &str) -> bool {
     o.tracking_number.as_deref() == Some(number)
         || o.line_items
@@ -376,6 +445,44 @@ impl Marketplace for TiktokConnector {
             }),
             _ => Err(quarantine("order webhook without data.order_id".into())),
         }
+    }
+
+    /// Products search by `seller_skus` once (cached), then one signed
+    /// `POST /product/202309/products/{id}/inventory/update` per push.
+    async fn push_stock(&self, push: &StockPush) -> Result<StockPushOutcome, RemoteError> {
+        for _ in 0..2 {
+            let cached = self.targets().get(&push.sku).cloned();
+            let target = match cached {
+                Some(t) => t,
+                None => match self.find_stock_target(&push.sku).await? {
+                    Some(t) => {
+                        self.targets().insert(push.sku.clone(), t.clone());
+                        t
+                    }
+                    None => return Ok(StockPushOutcome::NotListed),
+                },
+            };
+            let body = serde_json::to_value(inventory_update(&target, push.available))
+                .map_err(|e| RemoteError::permanent(format!("encoding the inventory: {e}")))?;
+            let path = format!(
+                "/product/202309/products/{}/inventory/update",
+                target.product_id
+            );
+            match self
+                .call::<serde_json::Value>(reqwest::Method::POST, &path, &[], Some(&body))
+                .await
+            {
+                Ok(_) => return Ok(StockPushOutcome::Updated),
+                // The product or sku is gone since it was cached: search again.
+                Err(RemoteError::Permanent {
+                    status: Some(404), ..
+                }) => {
+                    self.targets().remove(&push.sku);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(StockPushOutcome::NotListed)
     }
 
     async fn push_tracking(&self, push: &TrackingPush) -> Result<(), RemoteError> {

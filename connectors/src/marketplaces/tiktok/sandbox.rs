@@ -10,7 +10,7 @@
 use super::client::{sign_request, sign_webhook, HEADER_ACCESS_TOKEN, RATE_LIMIT_CODE};
 use crate::sandbox::generate::{generate_order, GenOrder};
 use crate::sandbox::{
-    json_response, parse_body, Fault, SandboxCore, SandboxLimits, SandboxProfile,
+    json_response, parse_body, Catalog, Fault, Listing, SandboxCore, SandboxLimits, SandboxProfile,
 };
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -77,6 +77,7 @@ struct Store {
 #[derive(Clone)]
 pub struct TiktokSandbox {
     core: Arc<SandboxCore>,
+    catalog: Catalog,
     store: Arc<Mutex<Store>>,
     app_key: Arc<str>,
     app_secret: Arc<str>,
@@ -236,8 +237,10 @@ fn query_map(raw: Option<String>) -> BTreeMap<String, String> {
 
 impl TiktokSandbox {
     pub fn new(profile: &SandboxProfile, qps: usize) -> Self {
+        let core = SandboxCore::new();
         Self {
-            core: SandboxCore::new(),
+            catalog: Catalog::generated(core.clone()),
+            core,
             store: Arc::new(Mutex::new(Store::default())),
             app_key: profile.secret("app_key").into(),
             app_secret: profile.secret("app_secret").into(),
@@ -272,11 +275,21 @@ impl TiktokSandbox {
                 "/logistics/202309/delivery_options/{id}/shipping_providers",
                 get(shipping_providers),
             )
+            .route("/product/202309/products/search", post(search_products))
+            .route(
+                "/product/202309/products/{product_id}/inventory/update",
+                post(update_inventory),
+            )
             .route("/_sandbox/seed", post(seed))
             .route("/_sandbox/orders/{external_id}/touch", post(touch))
             .route("/_sandbox/orders/{external_id}/webhook", get(webhook))
             .with_state(self.clone())
             .merge(self.core.control_routes())
+            .merge(self.catalog.control_routes())
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
     }
 
     pub fn seed(&self, count: u32, start: Option<DateTime<Utc>>, step_ms: u64) -> Vec<String> {
@@ -531,6 +544,118 @@ async fn order_detail(
         .map(StoredOrder::render)
         .collect();
     ok(json!({ "orders": orders }))
+}
+
+/// Product, sku and warehouse ids of a catalog listing.
+const PRODUCT_ID_BASE: u64 = 1_729_382_256_910_000_000;
+const SKU_ID_BASE: u64 = 1_729_382_256_920_000_000;
+pub const SANDBOX_WAREHOUSE_ID: &str = "7068517275539719942";
+
+fn product_json(l: &Listing) -> Value {
+    json!({
+        "id": (PRODUCT_ID_BASE + l.index).to_string(),
+        "title": crate::sandbox::generate::CATALOG.get(l.index as usize).copied().unwrap_or("Product"),
+        "status": "ACTIVATE",
+        "skus": [{
+            "id": (SKU_ID_BASE + l.index).to_string(),
+            "seller_sku": l.sku,
+            "price": { "currency": "USD", "tax_exclusive_price": "20.00" },
+            "inventory": [{ "warehouse_id": SANDBOX_WAREHOUSE_ID, "quantity": l.quantity }],
+        }],
+        "create_time": 1_700_000_000,
+        "update_time": 1_700_000_000,
+    })
+}
+
+/// `POST /product/202309/products/search?page_size=` with body filters
+/// (`seller_skus`, `status`); one page.
+async fn search_products(
+    State(sb): State<TiktokSandbox>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = "/product/202309/products/search";
+    let query = query_map(raw);
+    let fault = match sb.gate("products/search", path, &headers, &query, &body) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    before(fault).await;
+    let page_size = match query.get("page_size").map(|p| p.parse::<usize>()) {
+        Some(Ok(n)) if (1..=100).contains(&n) => n,
+        _ => return bad_param("page_size is required, 1 to 100."),
+    };
+    let req: super::wire::SearchProductsRequest = if body.is_empty() {
+        Default::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(r) => r,
+            Err(_) => return bad_param("Invalid request body."),
+        }
+    };
+    let all: Vec<Listing> = sb
+        .catalog
+        .all()
+        .into_iter()
+        .filter(|l| req.seller_skus.is_empty() || req.seller_skus.contains(&l.sku))
+        .collect();
+    let products: Vec<Value> = all.iter().take(page_size).map(product_json).collect();
+    after(fault).await;
+    ok(json!({ "products": products, "total_count": all.len(), "next_page_token": "" }))
+}
+
+/// `POST /product/202309/products/{product_id}/inventory/update`:
+/// `skus[].id` with `inventory[{warehouse_id, quantity}]`.
+async fn update_inventory(
+    State(sb): State<TiktokSandbox>,
+    Path(product_id): Path<String>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = format!("/product/202309/products/{product_id}/inventory/update");
+    let query = query_map(raw);
+    let fault = match sb.gate("products/inventory/update", &path, &headers, &query, &body) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    before(fault).await;
+    let req: super::wire::UpdateInventoryRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(_) => return bad_param("Invalid request body."),
+    };
+    let Some(listing) = product_id
+        .parse::<u64>()
+        .ok()
+        .and_then(|id| id.checked_sub(PRODUCT_ID_BASE))
+        .and_then(|i| sb.catalog.by_index(i))
+    else {
+        return envelope(
+            StatusCode::NOT_FOUND,
+            12052048,
+            "The product does not exist.",
+            None,
+        );
+    };
+    let sku_id = (SKU_ID_BASE + listing.index).to_string();
+    let mut quantity = None;
+    for s in &req.skus {
+        if s.id != sku_id {
+            return bad_param("The sku does not belong to the product.");
+        }
+        for inv in &s.inventory {
+            if inv.warehouse_id != SANDBOX_WAREHOUSE_ID || !(0..=99_999).contains(&inv.quantity) {
+                return bad_param("Invalid warehouse_id or quantity.");
+            }
+            quantity = Some(inv.quantity);
+        }
+    }
+    if let Some(q) = quantity {
+        sb.catalog.set_quantity(&listing.sku, q);
+    }
+    after(fault).await;
+    ok(json!({}))
 }
 
 async fn ship_package(

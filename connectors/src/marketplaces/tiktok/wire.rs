@@ -193,3 +193,57 @@ pub struct Webhook {
     #[serde(default)]
     pub data: serde_json::Value,
 }
+
+/// Body of `POST /product/202309/products/search` (query `page_size`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+pub struct SearchProductsRequest {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seller_skus: Vec<String>,
+}
+
+/// `data` of products search.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct SearchProductsData {
+    #[serde(default)]
+    pub products: Vec<ProductSummary>,
+    #[serde(default)]
+    pub total_count: Option<u64>,
+    #[serde(default)]
+    pub next_page_token: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct ProductSummary {
+    pub id: String,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub skus: Vec<ProductSku>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct ProductSku {
+    pub id: String,
+    #[serde(default)]
+    pub seller_sku: Option<String>,
+    #[serde(default)]
+    pub inventory: Vec<SkuInventory>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub struct SkuInventory {
+    pub warehouse_id: String,
+    pub quantity: i64,
+}
+
+/// Body of `POST /product/202309/products/{product_id}/inventory/update`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub struct UpdateInventoryRequest {
+    pub skus: Vec<UpdateInventorySku>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub struct UpdateInventorySku {
+    pub id: String,
+    pub inventory: Vec<SkuInventory>,
+}

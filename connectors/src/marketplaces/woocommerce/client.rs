@@ -32,9 +32,11 @@ use super::mapping::{self, external_id_of, parse_gmt};
 use super::wire::{
     WcNoteInput, WcOrderNote, WcOrderUpdate, WcShipmentTracking, WcShipmentTrackingInput,
 };
+use super::wire::{WcProductRef, WcStockUpdate};
 use crate::http::{HttpClient, RateLimit, RawResponse, RemoteError, RetryPolicy};
 use crate::marketplace::{
-    ChannelSetup, Marketplace, OrderPage, TrackingPush, VerifiedWebhook, WebhookError, WebhookOrder,
+    ChannelSetup, Marketplace, OrderPage, StockPush, StockPushOutcome, TrackingPush,
+    VerifiedWebhook, WebhookError, WebhookOrder,
 };
 use async_trait::async_trait;
 use base64::Engine;
@@ -45,6 +47,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 use sha2::Sha256;
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::Duration;
 
 pub const API_PREFIX: &str = "/wp-json/wc/v3";
@@ -292,6 +296,18 @@ pub struct WooCommerceConnector {
     shipment_tracking: bool,
     page_size: u32,
     http: HttpClient,
+    /// sku → the product path (`/products/{id}` or `/products/{p}/variations/{id}`).
+    stock_paths: Mutex<HashMap<String, String>>,
+}
+
+/// The path a stock write for `sku` goes to, from a `GET /products?sku=` result.
+pub fn stock_path_in(items: &[WcProductRef], sku: &str) -> Option<String> {
+    let p = items.iter().find(|p| p.sku == sku)?;
+    Some(if p.kind == "variation" && p.parent_id != 0 {
+        format!("{API_PREFIX}/products/{}/variations/{}", p.parent_id, p.id)
+    } else {
+        format!("{API_PREFIX}/products/{}", p.id)
+    })
 }
 
 impl std::fmt::Debug for WooCommerceConnector {
@@ -367,6 +383,7 @@ impl WooCommerceConnector {
             shipment_tracking,
             page_size,
             http,
+            stock_paths: Mutex::new(HashMap::new()),
         })
     }
 
@@ -525,8 +542,61 @@ impl WooCommerceConnector {
     }
 }
 
+impl WooCommerceConnector {
+    fn stock_cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+        self.stock_paths.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn find_stock_path(&self, sku: &str) -> Result<Option<String>, RemoteError> {
+        let items: Vec<WcProductRef> = self
+            .get_raw(
+                &format!("{API_PREFIX}/products"),
+                &[("sku", sku.to_string())],
+            )
+            .await?
+            .json()?;
+        Ok(stock_path_in(&items, sku))
+    }
+}
+
 #[async_trait]
 impl Marketplace for WooCommerceConnector {
+    /// `GET /products?sku=` once (cached), then `PUT` the product (or
+    /// variation) with `manage_stock: true` and `stock_quantity`.
+    async fn push_stock(&self, push: &StockPush) -> Result<StockPushOutcome, RemoteError> {
+        for _ in 0..2 {
+            let cached = self.stock_cache().get(&push.sku).cloned();
+            let path = match cached {
+                Some(p) => p,
+                None => match self.find_stock_path(&push.sku).await? {
+                    Some(p) => {
+                        self.stock_cache().insert(push.sku.clone(), p.clone());
+                        p
+                    }
+                    None => return Ok(StockPushOutcome::NotListed),
+                },
+            };
+            let body = WcStockUpdate {
+                manage_stock: true,
+                stock_quantity: push.available.max(0),
+            };
+            match self
+                .send_json(reqwest::Method::PUT, &path, &body, false)
+                .await
+            {
+                Ok(()) => return Ok(StockPushOutcome::Updated),
+                // `woocommerce_rest_product_invalid_id`: deleted since cached.
+                Err(RemoteError::Permanent {
+                    status: Some(404), ..
+                }) => {
+                    self.stock_cache().remove(&push.sku);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(StockPushOutcome::NotListed)
+    }
+
     fn kind(&self) -> &'static str {
         "woocommerce"
     }

@@ -29,6 +29,12 @@
 //!   `Retry-After` and `RateLimit-*` headers and the body WooCommerce's Store API
 //!   limiter uses (`rate_limit_exceeded`). Volume runs get 500/s, burst 1000.
 //!
+//! - Products (stock): `GET /wp-json/wc/v3/products?sku=` (an array, the
+//!   listing with that sku or none) and `PUT /wp-json/wc/v3/products/{id}`
+//!   with `manage_stock`/`stock_quantity`; listings are the shared
+//!   [`crate::sandbox::Catalog`] (product id `300 + index`, WordPress post
+//!   ids); `recorded.stock` holds the last quantity written per sku.
+//!
 //! Faults are decided on `"<METHOD> <path>"`, so `FaultConfig.paths` can aim at
 //! writes only (`"POST /wp-json"`); requests are counted by path.
 //!
@@ -39,7 +45,7 @@
 
 use super::client::sign_webhook;
 use crate::sandbox::generate::{generate_order, GenOrder};
-use crate::sandbox::{json_response, parse_body, Fault, SandboxCore};
+use crate::sandbox::{json_response, parse_body, Catalog, Fault, Listing, SandboxCore};
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
@@ -141,6 +147,7 @@ struct Store {
 
 struct Shared {
     core: Arc<SandboxCore>,
+    catalog: Catalog,
     opts: WooSandboxOptions,
     state: Mutex<Store>,
     bucket: Mutex<Bucket>,
@@ -686,9 +693,11 @@ impl Ctx {
 
 impl WooSandbox {
     pub fn new(opts: WooSandboxOptions) -> Self {
+        let core = SandboxCore::new();
         Self {
             shared: Arc::new(Shared {
-                core: SandboxCore::new(),
+                catalog: Catalog::generated(core.clone()),
+                core,
                 bucket: Mutex::new(Bucket {
                     tokens: opts.limit.burst,
                     last: Instant::now(),
@@ -731,12 +740,22 @@ impl WooSandbox {
                 "/wp-json/wc-shipment-tracking/v3/orders/{id}/shipment-trackings",
                 get(list_trackings).post(create_tracking),
             )
+            .route(&format!("{api}/products"), get(list_products))
+            .route(
+                &format!("{api}/products/{{id}}"),
+                axum::routing::put(update_product),
+            )
             .route("/_sandbox/seed", post(seed_handler))
             .route("/_sandbox/orders/{id}/touch", post(touch_handler))
             .route("/_sandbox/orders/{id}/webhook", get(webhook_handler))
             .fallback(no_route)
             .with_state(self.clone())
             .merge(self.core().control_routes())
+            .merge(self.shared.catalog.control_routes())
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.shared.catalog
     }
 
     pub fn order_count(&self) -> usize {
@@ -1197,6 +1216,101 @@ async fn update_order(
         }
         sb.record(o);
         wp_response(StatusCode::OK, &o.with_links(&ctx.base))
+    })
+    .await
+}
+
+/// WordPress post id of a catalog listing.
+pub const PRODUCT_ID_BASE: u64 = 300;
+
+fn wc_product(l: &Listing) -> Value {
+    let name = crate::sandbox::generate::CATALOG
+        .get(l.index as usize)
+        .copied()
+        .unwrap_or("Product");
+    json!({
+        "id": PRODUCT_ID_BASE + l.index,
+        "name": name,
+        "type": "simple",
+        "status": "publish",
+        "sku": l.sku,
+        "price": "20.00",
+        "manage_stock": true,
+        "stock_quantity": l.quantity,
+        "stock_status": if l.quantity > 0 { "instock" } else { "outofstock" },
+        "parent_id": 0,
+    })
+}
+
+async fn list_products(
+    State(sb): State<WooSandbox>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let ctx = Ctx::new(method, &uri, headers, q);
+    sb.serve(&ctx, Denial::List, |_| {
+        let items: Vec<Value> = match ctx.param("sku") {
+            Some(sku) => sku
+                .split(',')
+                .filter_map(|s| sb.shared.catalog.find(s.trim()))
+                .map(|l| wc_product(&l))
+                .collect(),
+            None => sb
+                .shared
+                .catalog
+                .all()
+                .iter()
+                .take(10)
+                .map(wc_product)
+                .collect(),
+        };
+        wp_response(StatusCode::OK, &Value::Array(items))
+    })
+    .await
+}
+
+async fn update_product(
+    State(sb): State<WooSandbox>,
+    Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Response {
+    let ctx = Ctx::new(method, &uri, headers, q);
+    sb.serve(&ctx, Denial::Edit, |_| {
+        let Ok(req) = serde_json::from_slice::<Value>(&body) else {
+            return wp_error(
+                StatusCode::BAD_REQUEST,
+                "rest_invalid_json",
+                "Invalid JSON body passed.",
+            );
+        };
+        let Some(listing) = parse_id(&id)
+            .and_then(|id| id.checked_sub(PRODUCT_ID_BASE))
+            .and_then(|i| sb.shared.catalog.by_index(i))
+        else {
+            return wp_error(
+                StatusCode::NOT_FOUND,
+                "woocommerce_rest_product_invalid_id",
+                "Invalid ID.",
+            );
+        };
+        let quantity = match req.get("stock_quantity") {
+            None => None,
+            Some(Value::Number(n)) if n.as_i64().is_some() => n.as_i64(),
+            Some(_) => {
+                return invalid_param("stock_quantity", "stock_quantity is not of type integer.")
+            }
+        };
+        if let Some(q) = quantity {
+            sb.shared.catalog.set_quantity(&listing.sku, q);
+        }
+        let now = sb.shared.catalog.find(&listing.sku).unwrap_or(listing);
+        wp_response(StatusCode::OK, &wc_product(&now))
     })
     .await
 }

@@ -257,3 +257,28 @@ pub struct WpError {
     #[serde(default)]
     pub data: Option<Value>,
 }
+
+/// One item of `GET /wp-json/wc/v3/products?sku=` (the fields a stock push
+/// needs). A variation found by its sku has `type: "variation"` and its
+/// product's id in `parent_id`.
+#[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize)]
+pub struct WcProductRef {
+    pub id: u64,
+    #[serde(default)]
+    pub sku: String,
+    #[serde(default, rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub parent_id: u64,
+    #[serde(default)]
+    pub manage_stock: serde_json::Value,
+    #[serde(default)]
+    pub stock_quantity: Option<i64>,
+}
+
+/// `PUT /wp-json/wc/v3/products/{id}` (or `…/variations/{id}`): stock only.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+pub struct WcStockUpdate {
+    pub manage_stock: bool,
+    pub stock_quantity: i64,
+}
