@@ -235,6 +235,13 @@ async fn tenants_case(db: Db) {
         ("get", "/api/stock/counts"),
         ("post", "/api/stock/counts"),
         ("get", "/api/stock/alerts"),
+        // Warehouse floor documents: checked below per warehouse and shipment.
+        ("get", "/api/warehouses/{id}/picklist"),
+        ("get", "/api/warehouses/{id}/picklist.csv"),
+        ("get", "/api/warehouses/{id}/picklist.pdf"),
+        ("get", "/api/warehouses/{id}/print.pdf"),
+        ("get", "/api/warehouses/{id}/labels.zpl"),
+        ("get", "/api/shipments/{id}/packing-slip.pdf"),
     ]
     .into_iter()
     // Subscribers are configured per seller; their isolation (lists,
@@ -493,6 +500,42 @@ async fn tenants_case(db: Db) {
         }
         let s = app.store.stock(theirs, "SKU-001").await.unwrap().unwrap();
         assert_eq!(s.on_hand, 1, "another seller's stock changed");
+        // Floor documents: another seller's warehouse and shipments are 404;
+        // my own warehouse's pick list lists my shipments only.
+        let other = if me.channel == "shop" { &globex } else { &acme };
+        for path in [
+            format!("/api/warehouses/{theirs}/picklist"),
+            format!("/api/warehouses/{theirs}/picklist.csv"),
+            format!("/api/warehouses/{theirs}/picklist.pdf"),
+            format!("/api/warehouses/{theirs}/print.pdf"),
+            format!("/api/warehouses/{theirs}/labels.zpl"),
+            format!("/api/shipments/{}/packing-slip.pdf", other.shipments[0]),
+            format!(
+                "/api/warehouses/{mine}/picklist?shipments={}",
+                other.shipments[0]
+            ),
+        ] {
+            let (status, body) = c.call(Method::GET, &path, t, None).await;
+            assert_eq!(status, 404, "GET {path} of another seller: {body}");
+        }
+        let list = c.json(&format!("/api/warehouses/{mine}/picklist"), t).await;
+        let mut listed: Vec<i64> = list["shipment_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_i64().unwrap())
+            .collect();
+        listed.sort();
+        assert_eq!(listed, me.shipments, "{list}");
+        let (status, _) = c
+            .call(
+                Method::GET,
+                &format!("/api/shipments/{}/packing-slip.pdf", me.shipments[0]),
+                t,
+                None,
+            )
+            .await;
+        assert_eq!(status, 200);
         let (status, body) = c
             .call(
                 Method::PUT,
