@@ -54,6 +54,10 @@ enum Command {
     /// Stock levels: import a CSV (or a stock count), list, low-stock alerts.
     #[command(subcommand)]
     Stock(StockCommand),
+    /// Returns (RMA): create for lines of a delivered order, list, show, buy
+    /// the return label, receive (restock or damaged), record the refund.
+    #[command(subcommand)]
+    Returns(ReturnsCommand),
     /// Fulfillment KPIs of the orders placed in a range, in total, per
     /// channel and per warehouse (what `GET /api/kpis` answers), as a table.
     Kpis {
@@ -141,6 +145,62 @@ enum Command {
         /// Drop the order-list indexes (migration 000009) first: the list before them.
         #[arg(long)]
         without_indexes: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReturnsCommand {
+    /// Request a return of lines of a delivered order; prints the RMA.
+    Create {
+        #[arg(long)]
+        order: i64,
+        /// `SKU:QTY:REASON`, REASON one of damaged, wrong_item,
+        /// not_as_described, no_longer_needed, other. Repeat per sku.
+        #[arg(long = "line", required = true)]
+        lines: Vec<String>,
+        /// Free text about the whole return.
+        #[arg(long)]
+        reason: Option<String>,
+        #[arg(long, default_value = "cli")]
+        author: String,
+        /// Buy the return label right away.
+        #[arg(long)]
+        label: bool,
+    },
+    /// Returns, newest first.
+    List {
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        order: Option<i64>,
+        #[arg(long, default_value_t = 100)]
+        limit: u64,
+        /// Print the JSON `GET /api/returns` answers.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One return as JSON.
+    Show { id: i64 },
+    /// Buy the return label now (exactly once; asking again buys nothing).
+    Label { id: i64 },
+    /// Record the warehouse's receipt: `SKU:QTY:restock|damaged` per line.
+    Receive {
+        id: i64,
+        #[arg(long = "line", required = true)]
+        lines: Vec<String>,
+        #[arg(long, default_value = "cli")]
+        author: String,
+    },
+    /// Record the refund status (none, pending, refunded, declined).
+    Refund {
+        id: i64,
+        #[arg(long)]
+        status: String,
+        /// Exact decimal in the order's currency (`19.99`).
+        #[arg(long)]
+        amount: Option<String>,
+        #[arg(long, default_value = "cli")]
+        author: String,
     },
 }
 
@@ -585,6 +645,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let app = crate::app::App::start(loaded).await?;
             stock(&app, cmd).await
         }
+        Command::Returns(cmd) => {
+            let loaded = match load_settings(cli.config.as_deref()) {
+                Ok(l) => l,
+                Err(code) => return Ok(code),
+            };
+            let app = crate::app::App::start(loaded).await?;
+            returns(&app, cmd).await
+        }
         Command::Jobs(cmd) => {
             let loaded = match load_settings(cli.config.as_deref()) {
                 Ok(l) => l,
@@ -750,6 +818,192 @@ async fn tokens(store: &Store, cmd: TokensCommand) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::FAILURE)
             }
         }
+    }
+}
+
+/// `orderhub returns …`: exit 0 when done, 1 when the store refused (the
+/// message says why), 2 for a malformed argument.
+async fn returns(app: &crate::app::App, cmd: ReturnsCommand) -> anyhow::Result<ExitCode> {
+    use orderhub_core::store::returns::{parse_line_spec, ReturnRefusal};
+    use orderhub_core::store::{NewReturn, NewReturnLine, ReceiptLine, ReturnFilter, ReturnView};
+    let refused = |r: ReturnRefusal| {
+        match r {
+            ReturnRefusal::NotFound => eprintln!("no such order or return"),
+            ReturnRefusal::Invalid(m) | ReturnRefusal::Conflict(m) => eprintln!("{m}"),
+        }
+        Ok(ExitCode::from(1))
+    };
+    let print_one = |v: &ReturnView| {
+        println!(
+            "{}\t{}\torder {}\t{}\t{}",
+            v.id,
+            v.rma,
+            v.order_id,
+            v.status,
+            v.lines
+                .iter()
+                .map(|l| format!("{}×{} ({})", l.sku, l.quantity, l.reason_code))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    let specs = |lines: &[String]| -> Result<Vec<(String, i64, String)>, ExitCode> {
+        lines
+            .iter()
+            .map(|l| parse_line_spec(l))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| {
+                eprintln!("{e}");
+                ExitCode::from(2)
+            })
+    };
+    match cmd {
+        ReturnsCommand::Create {
+            order,
+            lines,
+            reason,
+            author,
+            label,
+        } => {
+            let lines = match specs(&lines) {
+                Ok(l) => l,
+                Err(code) => return Ok(code),
+            };
+            let req = NewReturn {
+                lines: lines
+                    .into_iter()
+                    .map(|(sku, quantity, reason_code)| NewReturnLine {
+                        sku,
+                        quantity,
+                        reason_code,
+                        reason_text: None,
+                    })
+                    .collect(),
+                reason,
+                created_by: author,
+            };
+            let v = match app.store.create_return(order, None, &req).await? {
+                Ok(v) => v,
+                Err(r) => return refused(r),
+            };
+            print_one(&v);
+            if label {
+                if let Err(e) = crate::jobs::buy_return_label_once(app, v.id).await {
+                    if let crate::jobs::StepError::Permanent(reason) = &e {
+                        app.store.return_exception(v.id, reason).await?;
+                    }
+                    eprintln!("return label not bought: {e}");
+                    return Ok(ExitCode::from(1));
+                }
+                if let Some(v) = app.store.get_return(v.id).await? {
+                    print_one(&v);
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ReturnsCommand::List {
+            status,
+            order,
+            limit,
+            json,
+        } => {
+            let list = app
+                .store
+                .list_returns(&ReturnFilter {
+                    seller: None,
+                    status,
+                    order_id: order,
+                    limit,
+                })
+                .await?;
+            if json {
+                println!("{}", serde_json::json!({ "returns": list }));
+            } else {
+                println!("id\trma\torder\tstatus\tlines");
+                for v in &list {
+                    print_one(v);
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ReturnsCommand::Show { id } => match app.store.get_return(id).await? {
+            Some(v) => {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+                Ok(ExitCode::SUCCESS)
+            }
+            None => refused(ReturnRefusal::NotFound),
+        },
+        ReturnsCommand::Label { id } => {
+            if let Err(r) = app.store.prepare_return_label(id).await? {
+                return refused(r);
+            }
+            if let Err(e) = crate::jobs::buy_return_label_once(app, id).await {
+                if let crate::jobs::StepError::Permanent(reason) = &e {
+                    app.store.return_exception(id, reason).await?;
+                }
+                eprintln!("return label not bought: {e}");
+                return Ok(ExitCode::from(1));
+            }
+            if let Some(v) = app.store.get_return(id).await? {
+                print_one(&v);
+                if let Some(l) = &v.label {
+                    println!(
+                        "label {}\ttracking {}",
+                        l.label_url.as_deref().unwrap_or("-"),
+                        l.tracking_code.as_deref().unwrap_or("-")
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ReturnsCommand::Receive { id, lines, author } => {
+            let lines = match specs(&lines) {
+                Ok(l) => l,
+                Err(code) => return Ok(code),
+            };
+            let receipt: Vec<ReceiptLine> = lines
+                .into_iter()
+                .map(|(sku, quantity, condition)| ReceiptLine {
+                    sku,
+                    quantity,
+                    condition,
+                })
+                .collect();
+            match app
+                .store
+                .receive_return(id, None, &receipt, &author, &app.settings.inventory)
+                .await?
+            {
+                Ok(v) => {
+                    print_one(&v);
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(r) => refused(r),
+            }
+        }
+        ReturnsCommand::Refund {
+            id,
+            status,
+            amount,
+            author,
+        } => match app
+            .store
+            .record_refund(id, None, &status, amount.as_deref(), &author)
+            .await?
+        {
+            Ok(v) => {
+                println!(
+                    "{}\t{}\trefund {} {} {}",
+                    v.id,
+                    v.rma,
+                    v.refund.status,
+                    v.refund.amount.as_deref().unwrap_or("-"),
+                    v.refund.currency.as_deref().unwrap_or("")
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(r) => refused(r),
+        },
     }
 }
 

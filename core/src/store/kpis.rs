@@ -36,6 +36,11 @@
 //! - **labels_cost**: the sum of `rate_amount` of the shipments with a bought
 //!   label (`label_bought_at` set), per currency (upper-cased), as exact
 //!   decimal text. Voided labels are still counted (refunds are not known).
+//! - **returns**: the returns of these orders (with a warehouse filter, those
+//!   going back to it): how many, by status, units by reason code, units
+//!   returned / restocked / damaged, refunds recorded `refunded` and
+//!   `pending` per currency (exact decimal text), and the return rate:
+//!   delivered orders with at least one return ÷ delivered orders.
 //! - Shares are `{rate, matching, count}`; `rate` is `matching / count`, or
 //!   `null` when `count` is 0.
 //!
@@ -213,6 +218,8 @@ pub struct Kpis {
     pub labels_cost: BTreeMap<String, String>,
     pub by_channel: Vec<KpiGroup>,
     pub by_warehouse: Vec<KpiGroup>,
+    /// Returns of these orders (see [`super::returns::ReturnKpis`]).
+    pub returns: super::returns::ReturnKpis,
 }
 
 /// What the KPIs need of one shipment.
@@ -436,6 +443,7 @@ pub fn summarize(q: &KpiQuery, orders: &[OrderFacts], promise: &Promise) -> Kpis
         labels_cost: total.labels_cost,
         by_channel,
         by_warehouse,
+        returns: Default::default(),
     }
 }
 
@@ -573,7 +581,16 @@ impl Store {
     /// The KPIs of the orders `q` selects (see the module documentation).
     pub async fn kpis(&self, q: &KpiQuery, shipping: &ShippingSettings) -> Result<Kpis, DbErr> {
         let facts = self.kpi_facts(q).await?;
-        Ok(summarize(q, &facts, &Promise::of(shipping)))
+        let mut k = summarize(q, &facts, &Promise::of(shipping));
+        // The return rate's denominator: delivered orders in the same scope.
+        let delivered = k
+            .orders
+            .by_status
+            .get(OrderStatus::Delivered.as_str())
+            .copied()
+            .unwrap_or(0);
+        k.returns = self.return_kpis(q, delivered).await?;
+        Ok(k)
     }
 }
 

@@ -187,6 +187,10 @@ pub fn webhook_id(subscriber_id: &str, order_event_id: i64) -> String {
 /// | `tracking_event` `delivered` | `shipment.delivered` |
 /// | `tracking_event`, any other status | `shipment.tracking_updated` |
 /// | `voided` | `shipment.voided` |
+/// | `return_requested` | `return.requested` |
+/// | `return_label_bought` | `return.label_bought` |
+/// | `return_received` | `return.received` |
+/// | `return_refunded` | `return.refunded` |
 /// | `rate_chosen` | none (internal step before the label) |
 pub fn notification_type(kind: &str, detail: &Value) -> Option<&'static str> {
     Some(match kind {
@@ -206,6 +210,10 @@ pub fn notification_type(kind: &str, detail: &Value) -> Option<&'static str> {
             _ => "shipment.tracking_updated",
         },
         "voided" => "shipment.voided",
+        "return_requested" => "return.requested",
+        "return_label_bought" => "return.label_bought",
+        "return_received" => "return.received",
+        "return_refunded" => "return.refunded",
         _ => return None,
     })
 }

@@ -67,6 +67,19 @@ pub async fn apply_once(app: &App, inbox_id: i64) -> Result<(), StepError> {
     };
     match app.store.apply_tracking(&row.source_id, &update).await? {
         TrackingOutcome::UnknownShipment => {
+            // A return label's tracking (issue 9): the return moves along.
+            if let orderhub_core::store::returns::ReturnTrackingOutcome::Applied {
+                return_id,
+                moved_to,
+            } = app
+                .store
+                .apply_return_tracking(&row.source_id, &update)
+                .await?
+            {
+                tracing::info!(inbox_id, return_id, moved_to = ?moved_to, "return tracking event applied");
+                app.store.mark_webhook_processed(inbox_id, None).await?;
+                return Ok(());
+            }
             // The event may have overtaken the purchase it belongs to (the
             // buy's answer was lost and is being reconciled): try again for
             // a while before deciding it is not ours.

@@ -7,6 +7,7 @@ pub mod floor;
 mod kpis;
 pub mod metrics;
 pub mod openapi;
+pub mod returns;
 mod shipments;
 pub mod stock;
 pub mod tracking_page;
@@ -37,6 +38,7 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(shipments::routes())
         .merge(stock::routes())
         .merge(floor::routes())
+        .merge(returns::routes())
         .merge(webhooks_out::routes())
         .merge(dashboard::routes())
         .merge(tracking_page::routes())

@@ -70,6 +70,12 @@ use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
         super::floor::print_pdf,
         super::floor::labels_zpl,
         super::floor::packing_slip_pdf,
+        super::returns::create_return,
+        super::returns::list_returns,
+        super::returns::show_return,
+        super::returns::buy_return_label,
+        super::returns::receive_return,
+        super::returns::record_refund,
         dashboard_root,
         dashboard_stylesheet,
         dashboard_login_form,
@@ -566,6 +572,50 @@ pub struct KpiReport {
     /// Orders with a shipment from the warehouse; label, delivery, cost and
     /// shipment exceptions count that warehouse's shipments only.
     pub by_warehouse: Vec<KpiGroup>,
+    /// Returns of these orders (with a warehouse filter, those going back
+    /// to it).
+    pub returns: KpiReturns,
+}
+
+/// Scan-to-verify packing KPIs.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct KpiPacking {
+    /// Of finished sessions (verified, blocked or overridden), those verified
+    /// at the first Finish with no mismatch at all.
+    pub accuracy: KpiShare,
+    pub sessions: u64,
+    pub open: u64,
+    pub verified: u64,
+    pub blocked: u64,
+    pub overridden: u64,
+    /// Every mismatch, by kind.
+    pub mismatches: super::pack::PackMismatches,
+}
+
+/// Return KPIs.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct KpiReturns {
+    /// Returns of these orders.
+    pub returns: u64,
+    /// Of the delivered orders, those with at least one return.
+    pub return_rate: KpiShare,
+    /// Return status → count; every status is listed, zeros included.
+    pub by_status: std::collections::BTreeMap<String, u64>,
+    /// Reason code → units returned; every code is listed, zeros included.
+    pub units_by_reason: std::collections::BTreeMap<String, i64>,
+    pub units_returned: i64,
+    /// Units put back on hand at receipt.
+    pub units_restocked: i64,
+    /// Units received damaged.
+    pub units_damaged: i64,
+    /// Currency → exact decimal sum of refunds recorded `refunded`.
+    #[schema(example = json!({"USD": "19.99"}))]
+    pub refunded: std::collections::BTreeMap<String, String>,
+    /// Currency → exact decimal sum of refunds recorded `pending`.
+    #[schema(example = json!({"USD": "5.00"}))]
+    pub refunds_pending: std::collections::BTreeMap<String, String>,
 }
 
 /// The KPIs of one channel or one warehouse.
