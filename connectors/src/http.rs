@@ -16,6 +16,8 @@ use std::num::NonZeroU32;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
+pub use shared::{with_shared_budget, SharedBudget};
+
 pub use metrics::{metrics, ClientLabels, OutcomeLabels, RemoteMetrics};
 
 /// A remote failure, classified.
@@ -171,6 +173,11 @@ impl RawResponse {
 pub struct HttpClient {
     client: reqwest::Client,
     limiter: Option<Arc<DefaultDirectRateLimiter>>,
+    /// The published limit the limiter was sized from, and the budget shared
+    /// with other processes when the client was built under
+    /// [`with_shared_budget`] (PostgreSQL: several `orderhub run` processes).
+    rate: Option<RateLimit>,
+    shared: Option<Arc<dyn SharedBudget>>,
     policy: RetryPolicy,
     /// Names the remote in logs (`shopify:shop-1`).
     name: Arc<str>,
@@ -206,6 +213,8 @@ impl HttpClient {
         Self {
             client,
             limiter,
+            rate,
+            shared: rate.and_then(|_| shared::current()),
             policy: RetryPolicy::default(),
             counters: Arc::new(metrics::ClientCounters::for_client(&name)),
             name,
@@ -231,9 +240,7 @@ impl HttpClient {
     ) -> Result<T, RemoteError> {
         let mut attempt = 0;
         loop {
-            if let Some(l) = &self.limiter {
-                l.until_ready().await;
-            }
+            self.wait_for_budget().await;
             let mut answered = None;
             let result = match build(&self.client).send().await {
                 Err(e) => Err(classify_transport(e)),
@@ -264,6 +271,91 @@ impl HttpClient {
                 other => return other,
             }
         }
+    }
+}
+
+impl HttpClient {
+    /// Wait until the published limit allows one more request: from the
+    /// budget shared by every process when there is one, else from this
+    /// process's governor. Should the shared budget fail (its database is
+    /// unreachable), the local limiter still paces this process.
+    async fn wait_for_budget(&self) {
+        if let (Some(shared), Some(rate)) = (&self.shared, self.rate) {
+            match shared.take(&self.name, rate).await {
+                Ok(wait) => {
+                    if !wait.is_zero() {
+                        tracing::trace!(remote = %self.name, wait_ms = wait.as_millis() as u64, "waiting for the shared budget");
+                        tokio::time::sleep(wait).await;
+                    }
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(remote = %self.name, error = %e, "shared request budget unavailable; pacing locally");
+                }
+            }
+        }
+        if let Some(l) = &self.limiter {
+            l.until_ready().await;
+        }
+    }
+
+    /// Whether this client's requests are paced by a budget shared beyond
+    /// this process.
+    pub fn has_shared_budget(&self) -> bool {
+        self.shared.is_some()
+    }
+}
+
+/// A request budget shared by several processes (the worker implements it on
+/// PostgreSQL, `worker/src/budget.rs`). Connectors do not see it: a client
+/// built with a published [`RateLimit`] while [`with_shared_budget`] is in
+/// effect takes each request's token from it instead of from its own governor.
+mod shared {
+    use super::RateLimit;
+    use std::cell::RefCell;
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    pub trait SharedBudget: Send + Sync + 'static {
+        /// Take one request's token from the bucket `(rate.burst, rate.per_second)`
+        /// named `client` and answer how long to wait before sending it (the
+        /// token is taken even when the wait is not zero: it is this request's
+        /// slot). An error: pace locally instead.
+        fn take<'a>(
+            &'a self,
+            client: &'a str,
+            rate: RateLimit,
+        ) -> Pin<Box<dyn Future<Output = Result<Duration, String>> + Send + 'a>>;
+    }
+
+    thread_local! {
+        static BUILDING: RefCell<Option<Arc<dyn SharedBudget>>> = const { RefCell::new(None) };
+    }
+
+    /// Run `build` (a connector's constructor, which is synchronous) so that
+    /// every rate-limited [`super::HttpClient`] it creates shares `budget`.
+    /// Scoped to this call and this thread, so two apps in one process (tests)
+    /// never share each other's budgets.
+    pub fn with_shared_budget<T>(
+        budget: Option<Arc<dyn SharedBudget>>,
+        build: impl FnOnce() -> T,
+    ) -> T {
+        struct Restore(Option<Arc<dyn SharedBudget>>);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                let prev = self.0.take();
+                BUILDING.with(|b| *b.borrow_mut() = prev);
+            }
+        }
+        let prev = BUILDING.with(|b| b.replace(budget));
+        let _restore = Restore(prev);
+        build()
+    }
+
+    pub(super) fn current() -> Option<Arc<dyn SharedBudget>> {
+        BUILDING.with(|b| b.borrow().clone())
     }
 }
 
@@ -456,6 +548,60 @@ mod tests {
         assert_eq!(outcome("permanent"), Some(0));
         assert_eq!(m.throttled.get(&client).map(|c| c.get()), Some(2));
         assert_eq!(m.retries.get(&client).map(|c| c.get()), Some(2));
+    }
+
+    /// A budget that counts the tokens taken and asks each request to wait.
+    struct Counting(std::sync::atomic::AtomicU32, Duration);
+    impl SharedBudget for Counting {
+        fn take<'a>(
+            &'a self,
+            client: &'a str,
+            rate: RateLimit,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<Duration, String>> + Send + 'a>,
+        > {
+            assert_eq!(client, "unittest:shared");
+            assert_eq!(rate.burst, 1);
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let wait = self.1;
+            Box::pin(async move { Ok(wait) })
+        }
+    }
+
+    #[tokio::test]
+    async fn clients_built_under_a_shared_budget_take_every_attempts_token_from_it() {
+        let app = axum::Router::new().route("/", axum::routing::get(|| async { "ok" }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let budget = Arc::new(Counting(Default::default(), Duration::from_millis(150)));
+        let rate = RateLimit {
+            per_second: 1000.0,
+            burst: 1,
+        };
+        let shared = with_shared_budget(Some(budget.clone() as Arc<dyn SharedBudget>), || {
+            HttpClient::new("unittest:shared", Duration::from_secs(2), Some(rate))
+        });
+        // Built outside the scope, or without a published limit: not shared.
+        let local = HttpClient::new("unittest:local", Duration::from_secs(2), Some(rate));
+        let unlimited = with_shared_budget(Some(budget.clone() as Arc<dyn SharedBudget>), || {
+            HttpClient::new("unittest:none", Duration::from_secs(2), None)
+        });
+        assert!(shared.has_shared_budget());
+        assert!(!local.has_shared_budget() && !unlimited.has_shared_budget());
+        let started = std::time::Instant::now();
+        for _ in 0..3 {
+            shared.execute(|c| c.get(&url), |_| Ok(())).await.unwrap();
+        }
+        // Each request waited the slot the budget gave it, not the local
+        // governor's 1 ms.
+        assert!(started.elapsed() >= Duration::from_millis(450));
+        local.execute(|c| c.get(&url), |_| Ok(())).await.unwrap();
+        unlimited
+            .execute(|c| c.get(&url), |_| Ok(()))
+            .await
+            .unwrap();
+        assert_eq!(budget.0.load(std::sync::atomic::Ordering::SeqCst), 3);
     }
 
     #[test]

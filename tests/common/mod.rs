@@ -174,3 +174,4 @@ where
 }
 
 pub mod flow;
+pub mod procs;

@@ -49,6 +49,7 @@ impl App {
         crate::migrate::run(&store).await?;
         let queue = JobQueue::setup(&store, settings.worker.max_attempts).await?;
         let timeout = Duration::from_millis(settings.worker.request_timeout_ms);
+        let budget = crate::budget::for_store(&store);
         let mut channels = BTreeMap::new();
         for c in &settings.channels {
             let kind = marketplace_kind(&c.kind).context("validated kinds exist")?;
@@ -59,8 +60,11 @@ impl App {
                 secrets: secrets.get(&c.id).cloned().unwrap_or_default(),
                 request_timeout: timeout,
             };
-            let connector =
-                (kind.build)(setup).map_err(|e| anyhow::anyhow!("channel `{}`: {e}", c.id))?;
+            // On PostgreSQL the published limit is shared by every process.
+            let connector = orderhub_connectors::http::with_shared_budget(budget.clone(), || {
+                (kind.build)(setup)
+            })
+            .map_err(|e| anyhow::anyhow!("channel `{}`: {e}", c.id))?;
             store.ensure_channel(&c.id, &c.seller, &c.kind).await?;
             channels.insert(
                 c.id.clone(),
@@ -83,8 +87,10 @@ impl App {
                     .unwrap_or_default(),
                 request_timeout: timeout,
             };
-            let connector =
-                (kind.build)(setup).map_err(|e| anyhow::anyhow!("carrier `{}`: {e}", c.id))?;
+            let connector = orderhub_connectors::http::with_shared_budget(budget.clone(), || {
+                (kind.build)(setup)
+            })
+            .map_err(|e| anyhow::anyhow!("carrier `{}`: {e}", c.id))?;
             carriers.insert(
                 c.id.clone(),
                 CarrierAccount {

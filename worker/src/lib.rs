@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod bench;
+pub mod budget;
 pub mod bench_list;
 pub mod cli;
 pub mod demo;
