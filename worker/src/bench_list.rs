@@ -526,12 +526,12 @@ fn parse_duration(s: &str) -> Option<Duration> {
 }
 
 /// What wrk measured for one URL.
-struct Measured {
-    requests_per_sec: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-    requests: u64,
-    bad: u64,
+pub(crate) struct Measured {
+    pub(crate) requests_per_sec: f64,
+    pub(crate) p50_ms: f64,
+    pub(crate) p99_ms: f64,
+    pub(crate) requests: u64,
+    pub(crate) bad: u64,
 }
 
 fn wrk_time_ms(text: &str) -> Option<f64> {
@@ -549,7 +549,7 @@ fn wrk_time_ms(text: &str) -> Option<f64> {
 }
 
 /// Read `wrk --latency`'s report.
-fn parse_wrk(out: &str) -> anyhow::Result<Measured> {
+pub(crate) fn parse_wrk(out: &str) -> anyhow::Result<Measured> {
     let mut m = Measured {
         requests_per_sec: f64::NAN,
         p50_ms: f64::NAN,

@@ -121,12 +121,32 @@ enum Command {
         #[arg(long)]
         database: Option<String>,
     },
-    /// Measure the sync rate against the bare queue's no-op rate, in one run.
+    /// orderhub's figures against their baselines in one run (bare apalis
+    /// queue, end to end poll → tracking pushed in worker processes, idle
+    /// latency, normalize vs serde_json, webhook ingest vs bare axum with wrk,
+    /// RSS), as one table with the targets.
     Bench {
         #[arg(long, default_value_t = 2000)]
         orders: u32,
+        /// A PostgreSQL URL (or ORDERHUB_BENCH_PG): the PostgreSQL rows run
+        /// in fresh databases created next to it.
         #[arg(long)]
         database: Option<String>,
+        /// Worker processes of the PostgreSQL scale-out row.
+        #[arg(long, default_value_t = 4)]
+        processes: usize,
+        /// Idle-latency samples of each kind.
+        #[arg(long, default_value_t = 50)]
+        samples: usize,
+        /// Done jobs in the queue table for the second queue measurement.
+        #[arg(long, default_value_t = 100_000)]
+        queue_fill: u64,
+        /// Seconds wrk loads each ingest URL.
+        #[arg(long, default_value_t = 5)]
+        wrk_secs: u64,
+        /// Skip the wrk (webhook ingest) rows.
+        #[arg(long)]
+        no_wrk: bool,
     },
     /// Measure the order list's response time (p50, p99) at N orders with
     /// wrk from a second process, against a bare handler of the same server.
@@ -719,7 +739,26 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             orders,
         } => crate::demo::run_sandbox(&kind, &listen, orders).await,
         Command::Demo { orders, database } => crate::demo::run(orders, database).await,
-        Command::Bench { orders, database } => crate::bench::run(orders, database).await,
+        Command::Bench {
+            orders,
+            database,
+            processes,
+            samples,
+            queue_fill,
+            wrk_secs,
+            no_wrk,
+        } => {
+            crate::bench::run(crate::bench::Options {
+                orders,
+                database,
+                processes,
+                samples,
+                queue_fill,
+                wrk_secs,
+                no_wrk,
+            })
+            .await
+        }
         Command::BenchList {
             orders,
             database,
