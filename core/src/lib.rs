@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod order;
+pub mod pack_verify;
 pub mod packing;
 pub mod picklist;
 pub mod rate_choice;

@@ -120,6 +120,7 @@ impl App {
             for (sku, q) in &w.stock {
                 store.seed_stock(&w.id, sku, *q).await?;
             }
+            store.seed_config_barcodes(&w.seller, &w.barcodes).await?;
             store
                 .set_warehouse_routing(
                     &w.id,

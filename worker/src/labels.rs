@@ -34,8 +34,9 @@ pub struct BatchRequest {
 pub struct BatchItem {
     pub shipment_id: i64,
     /// `bought` (now or before), `failed` (retry by running the batch
-    /// again), `exception` (needs ops: the reason says why), or `skipped`
-    /// (not waiting for a label: cancelled, voided, unknown).
+    /// again), `exception` (needs ops: the reason says why), `skipped`
+    /// (not waiting for a label: cancelled, voided, unknown), or `blocked`
+    /// (its scan-to-verify pack session holds the label: the error says why).
     pub outcome: String,
     pub carrier_account: Option<String>,
     pub carrier: Option<String>,
@@ -111,6 +112,21 @@ pub async fn buy_batch(app: &App, ids: &[i64]) -> BatchReport {
 }
 
 async fn buy_one(app: &App, shipment_id: i64) -> BatchItem {
+    // Scan-to-verify packing holds the label: reported as `blocked`.
+    if let Ok(Some(ship)) = app.store.shipment(shipment_id).await {
+        if let Ok(Err(why)) = crate::server::pack::label_gate(app, &ship).await {
+            return BatchItem {
+                shipment_id,
+                outcome: "blocked".into(),
+                carrier_account: ship.carrier_account.clone(),
+                carrier: ship.carrier.clone(),
+                tracking_code: None,
+                label_url: None,
+                label_format: None,
+                error: Some(why),
+            };
+        }
+    }
     let result = buy_label_once(app, shipment_id).await;
     let ship = app.store.shipment(shipment_id).await.ok().flatten();
     let mut item = BatchItem {

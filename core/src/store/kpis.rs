@@ -220,6 +220,10 @@ pub struct Kpis {
     pub by_warehouse: Vec<KpiGroup>,
     /// Returns of these orders (see [`super::returns::ReturnKpis`]).
     pub returns: super::returns::ReturnKpis,
+    /// Scan-to-verify packing over these orders' pack sessions: accuracy
+    /// (verified at the first Finish with no mismatch ÷ finished sessions)
+    /// and mismatches by kind (see [`super::pack_verify::PackKpis`]).
+    pub pack_verification: super::pack_verify::PackKpis,
 }
 
 /// What the KPIs need of one shipment.
@@ -444,6 +448,7 @@ pub fn summarize(q: &KpiQuery, orders: &[OrderFacts], promise: &Promise) -> Kpis
         by_channel,
         by_warehouse,
         returns: Default::default(),
+        pack_verification: Default::default(),
     }
 }
 
@@ -590,6 +595,7 @@ impl Store {
             .copied()
             .unwrap_or(0);
         k.returns = self.return_kpis(q, delivered).await?;
+        k.pack_verification = self.pack_kpis(q).await?;
         Ok(k)
     }
 }

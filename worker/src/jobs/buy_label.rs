@@ -79,6 +79,15 @@ pub async fn buy_label_once(app: &App, shipment_id: i64) -> Result<(), StepError
             return Ok(());
         }
     }
+    // Scan-to-verify packing: no label while the shipment's pack session
+    // is blocked or has mismatches (or, where the warehouse requires it,
+    // before it is verified or overridden). The shipment waits with a note
+    // (the sweep leaves it); the session's verify/override enqueues us again.
+    if let Err(why) = crate::server::pack::label_gate(app, &ship).await? {
+        tracing::info!(shipment_id, reason = %why, "label held for pack verification");
+        app.store.note_pack_wait(shipment_id, &why).await?;
+        return Ok(());
+    }
     if ship.status == SHIPMENT_CREATED {
         if !rate_and_choose(app, &ship).await? {
             return Ok(()); // labels for this warehouse are bought outside orderhub
@@ -156,6 +165,11 @@ async fn rate_and_choose(app: &App, ship: &shipment::Model) -> Result<bool, Step
     };
     let shipping = &app.settings.shipping;
     let parcels = parcels_for(&order.order.lines, shipping).map_err(StepError::Permanent)?;
+    // A packer's measured weight beyond the tolerance replaces the computed one.
+    let parcels = match app.store.pack_measured_grams(ship.id).await? {
+        Some(grams) => reweighed(parcels, grams),
+        None => parcels,
+    };
     let request = LabelRequest {
         reference: format!("orderhub-shipment-{}", ship.id),
         from,
@@ -318,6 +332,39 @@ fn unit_grams(l: &OrderLine, shipping: &ShippingSettings) -> u32 {
         .or_else(|| sku.and_then(|s| shipping.sku_grams.get(s).copied()))
         .or(l.grams.filter(|g| *g > 0))
         .unwrap_or(shipping.default_item_grams)
+}
+
+/// The parcels' total weight in grams (from their ounces).
+pub fn parcels_grams(parcels: &[ParcelSpec]) -> u64 {
+    let oz: Decimal = parcels.iter().map(|p| p.weight_oz).sum();
+    (oz * Decimal::new(28_349_523_125, 9))
+        .round()
+        .try_into()
+        .unwrap_or(0)
+}
+
+/// The parcels with their weights scaled so they add up to `grams` (a
+/// measured weight), each rounded up to a tenth of an ounce.
+fn reweighed(parcels: Vec<ParcelSpec>, grams: u64) -> Vec<ParcelSpec> {
+    let total: Decimal = parcels.iter().map(|p| p.weight_oz).sum();
+    let target = Decimal::from(grams) / Decimal::new(28_349_523_125, 9);
+    let n = Decimal::from(parcels.len().max(1) as u64);
+    parcels
+        .into_iter()
+        .map(|p| {
+            let share = if total > Decimal::ZERO {
+                target * p.weight_oz / total
+            } else {
+                target / n
+            };
+            ParcelSpec {
+                weight_oz: share
+                    .round_dp_with_strategy(1, rust_decimal::RoundingStrategy::AwayFromZero)
+                    .max(Decimal::new(1, 1)),
+                ..p
+            }
+        })
+        .collect()
 }
 
 /// Grams to ounces, rounded up to a tenth (carriers round up anyway).

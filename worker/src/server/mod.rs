@@ -3,10 +3,12 @@
 mod api;
 pub mod auth;
 mod dashboard;
+mod dashboard_pack;
 pub mod floor;
 mod kpis;
 pub mod metrics;
 pub mod openapi;
+pub mod pack;
 pub mod returns;
 mod shipments;
 pub mod stock;
@@ -40,7 +42,9 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(floor::routes())
         .merge(returns::routes())
         .merge(webhooks_out::routes())
+        .merge(pack::routes())
         .merge(dashboard::routes())
+        .merge(dashboard_pack::routes())
         .merge(tracking_page::routes())
         .with_state(app)
 }

@@ -64,6 +64,13 @@ use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
         super::stock::record_count,
         super::stock::list_counts,
         super::stock::list_alerts,
+        super::pack::start_session,
+        super::pack::show_session,
+        super::pack::scan,
+        super::pack::finish,
+        super::pack::override_session,
+        super::pack::list_barcodes,
+        super::pack::set_barcodes,
         super::floor::picklist_json,
         super::floor::picklist_csv,
         super::floor::picklist_pdf,
@@ -88,6 +95,10 @@ use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
         dashboard_retry_job,
         dashboard_stock,
         dashboard_kpis,
+        super::dashboard_pack::dashboard_pack,
+        super::dashboard_pack::dashboard_pack_scan,
+        super::dashboard_pack::dashboard_pack_finish,
+        super::dashboard_pack::dashboard_pack_override,
         super::tracking_page::tracking_page,
     ),
     modifiers(&BearerAuth),
@@ -572,9 +583,27 @@ pub struct KpiReport {
     /// Orders with a shipment from the warehouse; label, delivery, cost and
     /// shipment exceptions count that warehouse's shipments only.
     pub by_warehouse: Vec<KpiGroup>,
+    /// Scan-to-verify packing over these orders' pack sessions.
+    pub pack_verification: KpiPacking,
     /// Returns of these orders (with a warehouse filter, those going back
     /// to it).
     pub returns: KpiReturns,
+}
+
+/// Scan-to-verify packing KPIs.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct KpiPacking {
+    /// Of finished sessions (verified, blocked or overridden), those verified
+    /// at the first Finish with no mismatch at all.
+    pub accuracy: KpiShare,
+    pub sessions: u64,
+    pub open: u64,
+    pub verified: u64,
+    pub blocked: u64,
+    pub overridden: u64,
+    /// Every mismatch, by kind.
+    pub mismatches: super::pack::PackMismatches,
 }
 
 /// Scan-to-verify packing KPIs.

@@ -36,6 +36,7 @@ pub fn routes() -> Router<Arc<App>> {
         (status = 400, description = "Neither shipment ids nor all_ready given, or the body is not JSON", body = super::openapi::ErrorBody),
         (status = 401, description = "Missing or wrong bearer token", body = super::openapi::ErrorBody),
         (status = 404, description = "A named shipment does not exist or is another seller's", body = super::openapi::ErrorBody),
+        (status = 409, description = "A named shipment's label is held by scan-to-verify packing (blocked, mismatches, or not verified where required); nothing bought", body = super::openapi::ErrorBody),
         (status = 413, description = "The body is larger than the server accepts"),
         (status = 415, description = "The body is not `application/json`", body = super::openapi::ErrorBody),
         (status = 422, description = "The JSON does not have the documented fields and types", body = super::openapi::ErrorBody),
@@ -62,6 +63,9 @@ pub async fn buy_labels(
     }
     let ids = labels::resolve(&app, &req).await.map_err(store_down)?;
     let ids = own_shipments(&app, &caller, ids, !req.all_ready).await?;
+    if !req.all_ready {
+        pack_gate(&app, &ids).await?;
+    }
     let report = labels::buy_batch(&app, &ids).await;
     tracing::info!(
         bought = report.bought,
@@ -249,6 +253,25 @@ async fn own_shipments(
     Ok(own)
 }
 
+/// Scan-to-verify packing: a 409 naming every named shipment whose pack
+/// session holds its label (blocked, mismatches, or not verified where the
+/// warehouse requires it); nothing is bought then.
+async fn pack_gate(app: &App, ids: &[i64]) -> Result<(), ApiError> {
+    let mut held = Vec::new();
+    for &id in ids {
+        if let Some(ship) = app.store.shipment(id).await? {
+            if let Err(why) = super::pack::label_gate(app, &ship).await? {
+                held.push(format!("shipment {id}: {why}"));
+            }
+        }
+    }
+    if held.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError(StatusCode::CONFLICT, held.join("; ")))
+    }
+}
+
 /// A body that is not the JSON asked for: the rejection's status (400, 413,
 /// 415, 422) with a JSON error body like every other answer.
 fn json_rejection(e: JsonRejection) -> ApiError {
@@ -286,7 +309,7 @@ pub struct ManualLabel {
         (status = 400, description = "The id is not a number, the body is not JSON, or a field is empty, too long or holds NUL", body = super::openapi::ErrorBody),
         (status = 401, description = "Missing or wrong bearer token", body = super::openapi::ErrorBody),
         (status = 404, description = "No such shipment or carrier account", body = super::openapi::ErrorBody),
-        (status = 409, description = "The shipment is not waiting for a label", body = super::openapi::ErrorBody),
+        (status = 409, description = "The shipment is not waiting for a label, or scan-to-verify packing holds its label", body = super::openapi::ErrorBody),
         (status = 413, description = "The body is larger than the server accepts"),
         (status = 415, description = "The body is not `application/json`", body = super::openapi::ErrorBody),
         (status = 422, description = "The JSON does not have the documented fields and types", body = super::openapi::ErrorBody),
@@ -315,6 +338,7 @@ pub async fn record_label(
         }
     }
     own_shipments(&app, &caller, vec![id], true).await?;
+    pack_gate(&app, &[id]).await?;
     // Another seller's carrier account is as unknown as a missing one.
     let usable = app.carriers.get(&label.carrier_account).is_some_and(|c| {
         match (caller.scope(), c.settings.seller.as_deref()) {
