@@ -606,22 +606,6 @@ pub struct KpiPacking {
     pub mismatches: super::pack::PackMismatches,
 }
 
-/// Scan-to-verify packing KPIs.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct KpiPacking {
-    /// Of finished sessions (verified, blocked or overridden), those verified
-    /// at the first Finish with no mismatch at all.
-    pub accuracy: KpiShare,
-    pub sessions: u64,
-    pub open: u64,
-    pub verified: u64,
-    pub blocked: u64,
-    pub overridden: u64,
-    /// Every mismatch, by kind.
-    pub mismatches: super::pack::PackMismatches,
-}
-
 /// Return KPIs.
 #[derive(ToSchema)]
 #[allow(dead_code)]
