@@ -252,6 +252,9 @@ async fn tenants_case(db: Db) {
         ("post", "/api/webhooks/subscribers/{id}/resume"),
         ("get", "/api/webhooks/deliveries"),
     ])
+    // Customer emails: listed per seller (checked below, and with real
+    // emails in tests/email.rs).
+    .chain([("get", "/api/emails")])
     .collect();
     for (path, item) in doc["paths"].as_object().unwrap() {
         if !path.starts_with("/api/") {
@@ -332,6 +335,7 @@ async fn tenants_case(db: Db) {
         for (method, path, body) in [
             (Method::GET, format!("/api/orders/{o}"), None),
             (Method::GET, format!("/api/orders/{o}/timeline"), None),
+            (Method::GET, format!("/api/emails?order_id={o}"), None),
             (
                 Method::POST,
                 format!("/api/orders/{o}/notes"),

@@ -7,6 +7,7 @@ pub mod budget;
 pub mod bench_list;
 pub mod cli;
 pub mod demo;
+pub mod email;
 pub mod jobs;
 pub mod jobs_api;
 pub mod label_pdf;

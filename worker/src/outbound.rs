@@ -43,8 +43,18 @@ struct Subscriber {
 /// uniformly random in `[0, min(max, base · 2^(failed-1))]` (full jitter),
 /// at least `retry_after` when the receiver asked for it (capped at max).
 pub fn backoff(n: &NotificationSettings, failed: u32, retry_after: Option<Duration>) -> Duration {
-    let base = Duration::from_millis(n.retry_base_ms.max(1));
-    let max = Duration::from_secs(n.retry_max_secs).max(base);
+    backoff_between(n.retry_base_ms, n.retry_max_secs, failed, retry_after)
+}
+
+/// [`backoff`] with its bounds given (also the customer email outbox's).
+pub fn backoff_between(
+    base_ms: u64,
+    max_secs: u64,
+    failed: u32,
+    retry_after: Option<Duration>,
+) -> Duration {
+    let base = Duration::from_millis(base_ms.max(1));
+    let max = Duration::from_secs(max_secs).max(base);
     let exp = failed.saturating_sub(1).min(32);
     let cap = base.saturating_mul(1u32 << exp.min(31)).min(max);
     let jittered = Duration::from_millis(rand::rng().random_range(0..=cap.as_millis() as u64));

@@ -310,6 +310,45 @@ async fn hole_is_abandoned<C: ConnectionTrait>(db: &C, from: i64, to: i64) -> Re
     Ok(filled == 0)
 }
 
+/// The timeline events after watermark `mark` that may be passed now (at
+/// most `batch`, oldest first), and whether a hole in the ids held the rest
+/// back: on PostgreSQL the prefix ends at a hole younger than `gap_grace`
+/// that a running transaction may still fill. Shared by the outboxes that
+/// follow the timeline (webhooks here, customer email in `store::email`).
+pub(crate) async fn events_after<C: ConnectionTrait>(
+    tx: &C,
+    backend: Backend,
+    mark: i64,
+    batch: u64,
+    gap_grace: chrono::Duration,
+) -> Result<(Vec<order_event::Model>, bool), DbErr> {
+    let mut events = order_event::Entity::find()
+        .filter(order_event::Column::Id.gt(mark))
+        .order_by_asc(order_event::Column::Id)
+        .limit(std::cmp::max(batch, 1))
+        .all(tx)
+        .await?;
+    // The prefix that may be passed: on PostgreSQL, up to a young hole.
+    let mut take = 0;
+    let mut waiting_on_gap = false;
+    let mut expected = mark + 1;
+    let oldest_ok = now() - gap_grace;
+    for e in &events {
+        if e.id != expected
+            && backend == Backend::Postgres
+            && e.at > oldest_ok
+            && !hole_is_abandoned(tx, expected, e.id).await?
+        {
+            waiting_on_gap = true;
+            break;
+        }
+        expected = e.id + 1;
+        take += 1;
+    }
+    events.truncate(take);
+    Ok((events, waiting_on_gap))
+}
+
 /// What one dispatcher pass did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DispatchReport {
@@ -526,30 +565,9 @@ impl Store {
                 });
             }
         };
-        let events = order_event::Entity::find()
-            .filter(order_event::Column::Id.gt(mark))
-            .order_by_asc(order_event::Column::Id)
-            .limit(std::cmp::max(batch, 1))
-            .all(&tx)
-            .await?;
-        // The prefix that may be passed: on PostgreSQL, up to a young hole.
-        let mut take = 0;
-        let mut waiting_on_gap = false;
-        let mut expected = mark + 1;
-        let oldest_ok = now() - gap_grace;
-        for e in &events {
-            if e.id != expected
-                && self.backend() == Backend::Postgres
-                && e.at > oldest_ok
-                && !hole_is_abandoned(&tx, expected, e.id).await?
-            {
-                waiting_on_gap = true;
-                break;
-            }
-            expected = e.id + 1;
-            take += 1;
-        }
-        let events = &events[..take];
+        let (events, waiting_on_gap) =
+            events_after(&tx, self.backend(), mark, batch, gap_grace).await?;
+        let events = &events[..];
         let Some(last) = events.last().map(|e| e.id) else {
             tx.rollback().await?;
             return Ok(DispatchReport {

@@ -4,6 +4,7 @@ mod api;
 pub mod auth;
 mod dashboard;
 mod dashboard_pack;
+mod emails;
 pub mod floor;
 mod kpis;
 pub mod metrics;
@@ -42,6 +43,7 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(floor::routes())
         .merge(returns::routes())
         .merge(webhooks_out::routes())
+        .merge(emails::routes())
         .merge(pack::routes())
         .merge(dashboard::routes())
         .merge(dashboard_pack::routes())

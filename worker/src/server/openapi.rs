@@ -59,6 +59,7 @@ use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
         super::webhooks_out::list_subscribers,
         super::webhooks_out::resume_subscriber,
         super::webhooks_out::list_deliveries,
+        super::emails::list_emails,
         super::stock::list_stock,
         super::stock::set_stock,
         super::stock::record_count,
