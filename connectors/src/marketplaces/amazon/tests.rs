@@ -404,3 +404,28 @@ fn carriers_map_to_amazon_codes() {
     assert_eq!(code("Royal Mail"), Some("Royal Mail"));
     assert_eq!(code("Pigeon Post"), None);
 }
+
+// ---------------------------------------------------------------- stock
+
+mod stock {
+    use super::super::client::stock_patch;
+    use super::super::wire::ListingsItemSubmissionResponse;
+
+    #[test]
+    fn patch_body_and_answer_match_the_reference() {
+        let body = serde_json::to_value(stock_patch(7)).unwrap();
+        let documented: serde_json::Value =
+            serde_json::from_str(include_str!("testdata/patch_listings_item_request.json"))
+                .unwrap();
+        assert_eq!(body, documented);
+        assert_eq!(
+            serde_json::to_value(stock_patch(-2)).unwrap()["patches"][0]["value"][0]["quantity"],
+            0
+        );
+        let r: ListingsItemSubmissionResponse =
+            serde_json::from_str(include_str!("testdata/patch_listings_item_response.json"))
+                .unwrap();
+        assert_eq!((r.sku.as_str(), r.status.as_str()), ("SKU-005", "ACCEPTED"));
+        assert!(r.issues.is_empty());
+    }
+}

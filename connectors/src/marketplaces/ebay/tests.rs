@@ -918,3 +918,38 @@ fn configuration_problems_are_listed_and_secrets_never_printed() {
         .iter()
         .all(|s| profile().secrets.contains_key(*s)));
 }
+
+// ---------------------------------------------------------------- stock
+
+mod stock {
+    use super::super::client::{stock_outcome, stock_request};
+    use super::super::wire::BulkPriceQuantityResponse;
+    use crate::marketplace::{StockPush, StockPushOutcome};
+
+    #[test]
+    fn bulk_update_request_and_per_sku_answers() {
+        let body = serde_json::to_value(stock_request(&StockPush {
+            sku: "SKU-005".into(),
+            available: 7,
+        }))
+        .unwrap();
+        let documented: serde_json::Value = serde_json::from_str(include_str!(
+            "testdata/bulk_update_price_quantity_request.json"
+        ))
+        .unwrap();
+        assert_eq!(body, documented);
+        let resp: BulkPriceQuantityResponse = serde_json::from_str(include_str!(
+            "testdata/bulk_update_price_quantity_response.json"
+        ))
+        .unwrap();
+        assert_eq!(
+            stock_outcome(&resp, "SKU-005").unwrap(),
+            StockPushOutcome::Updated
+        );
+        assert_eq!(
+            stock_outcome(&resp, "SKU-404").unwrap(),
+            StockPushOutcome::NotListed
+        );
+        assert!(stock_outcome(&BulkPriceQuantityResponse::default(), "SKU-005").is_err());
+    }
+}

@@ -783,3 +783,37 @@ async fn the_sandbox_webhook_verifies_and_names_the_order() {
         other => panic!("{other:?}"),
     }
 }
+
+// ---------------------------------------------------------------- stock
+
+mod stock {
+    use super::super::client::{stock_target_in, StockTarget};
+    use super::super::wire::{ProductsPage, StockUpdate};
+
+    #[test]
+    fn search_by_sku_finds_the_product_or_its_variation() {
+        let page: ProductsPage =
+            serde_json::from_str(include_str!("testdata/search_products_by_sku.json")).unwrap();
+        assert_eq!(
+            stock_target_in(&page, "SKU-005"),
+            Some(StockTarget {
+                product_id: 700000004,
+                combination_id: None
+            })
+        );
+        assert_eq!(
+            stock_target_in(&page, "SKU-005-L"),
+            Some(StockTarget {
+                product_id: 700000004,
+                combination_id: Some(9001)
+            })
+        );
+        assert_eq!(stock_target_in(&page, "SKU-006"), None);
+        let body = serde_json::to_value(StockUpdate {
+            quantity: 7,
+            unlimited: false,
+        })
+        .unwrap();
+        assert_eq!(body, serde_json::json!({"quantity": 7, "unlimited": false}));
+    }
+}

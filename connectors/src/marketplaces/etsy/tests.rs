@@ -484,3 +484,32 @@ async fn revoked_credentials_and_wrong_api_key_are_permanent() {
     );
     assert!(!format!("{err:?}").contains("wrong"));
 }
+
+// ---------------------------------------------------------------- stock
+
+mod stock {
+    use super::super::wire::{inventory_with_quantity, ListingInventory};
+
+    #[test]
+    fn the_inventory_goes_back_whole_with_one_quantity_changed() {
+        let inv: ListingInventory =
+            serde_json::from_str(include_str!("testdata/listing_inventory.json")).unwrap();
+        let up = inventory_with_quantity(&inv, "SKU-005", 7).unwrap();
+        let v = serde_json::to_value(&up).unwrap();
+        assert_eq!(v["products"][0]["sku"], "SKU-005");
+        assert_eq!(v["products"][0]["offerings"][0]["quantity"], 7);
+        assert_eq!(v["products"][0]["offerings"][0]["price"], 20.0);
+        assert_eq!(v["products"][0]["offerings"][0]["is_enabled"], true);
+        // The other product keeps its quantity, price and properties.
+        assert_eq!(v["products"][1]["offerings"][0]["quantity"], 4);
+        assert_eq!(v["products"][1]["offerings"][0]["price"], 22.5);
+        assert_eq!(v["products"][1]["property_values"][0]["value_ids"][0], 1234);
+        assert_eq!(v["quantity_on_property"][0], 100);
+        // Money objects and read-only ids are not sent back.
+        assert!(v["products"][0].get("product_id").is_none());
+        assert!(v["products"][0]["offerings"][0]
+            .get("offering_id")
+            .is_none());
+        assert!(inventory_with_quantity(&inv, "SKU-404", 1).is_none());
+    }
+}

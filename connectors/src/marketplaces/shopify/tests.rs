@@ -1038,3 +1038,57 @@ async fn lost_answers_do_not_duplicate_events() {
         json!(["IN_TRANSIT", "OUT_FOR_DELIVERY", "DELIVERED"])
     );
 }
+
+// ---------------------------------------------------------------- stock
+
+mod stock {
+    use super::super::client::{set_quantities_input, sku_search, stock_target_in};
+    use super::super::wire::{GraphqlResponse, InventorySetQuantitiesData, ProductVariantsData};
+    use serde_json::Value;
+
+    #[test]
+    fn variant_lookup_picks_the_exact_sku_and_its_location() {
+        let resp: GraphqlResponse<Value> = serde_json::from_str(include_str!(
+            "testdata/graphql_product_variants_by_sku.json"
+        ))
+        .unwrap();
+        let data: ProductVariantsData = serde_json::from_value(resp.data.unwrap()).unwrap();
+        let t = stock_target_in(&data, "SKU-005", None).unwrap();
+        assert_eq!(
+            t.inventory_item_id,
+            "gid://shopify/InventoryItem/46000000004"
+        );
+        assert_eq!(t.location_id, "gid://shopify/Location/71234567890");
+        // A prefix match is not the sku; a location it is not stocked at is none.
+        assert!(stock_target_in(&data, "SKU-00", None).is_none());
+        assert!(stock_target_in(&data, "SKU-0055", None).is_none());
+        assert!(stock_target_in(&data, "SKU-005", Some("gid://shopify/Location/1")).is_none());
+        assert_eq!(sku_search("SKU-005"), r#"sku:"SKU-005""#);
+        assert_eq!(sku_search(r#"a"b"#), r#"sku:"a\"b""#);
+        let input = serde_json::to_value(set_quantities_input(&t, -3)).unwrap();
+        assert_eq!(input["name"], "available");
+        assert_eq!(input["reason"], "correction");
+        assert_eq!(input["ignoreCompareQuantity"], true);
+        assert_eq!(input["quantities"][0]["quantity"], 0);
+        assert_eq!(
+            input["quantities"][0]["inventoryItemId"],
+            t.inventory_item_id
+        );
+        assert_eq!(input["quantities"][0]["locationId"], t.location_id);
+    }
+
+    #[test]
+    fn set_quantities_answer_decodes() {
+        let resp: GraphqlResponse<Value> = serde_json::from_str(include_str!(
+            "testdata/graphql_inventory_set_quantities.json"
+        ))
+        .unwrap();
+        let data: InventorySetQuantitiesData = serde_json::from_value(resp.data.unwrap()).unwrap();
+        let p = data.inventory_set_quantities.unwrap();
+        assert!(p.user_errors.is_empty());
+        assert_eq!(
+            p.inventory_adjustment_group.unwrap()["reason"],
+            "correction"
+        );
+    }
+}

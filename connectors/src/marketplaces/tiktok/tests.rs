@@ -270,3 +270,28 @@ async fn a_wrongly_signed_request_is_refused() {
         "a wrong signature is refused: {status} {bad}"
     );
 }
+
+// ---------------------------------------------------------------- stock
+
+mod stock {
+    use super::super::client::{inventory_update, stock_target_in};
+    use super::super::wire::{Envelope, SearchProductsData};
+
+    #[test]
+    fn search_result_names_the_sku_and_warehouse_to_update() {
+        let env: Envelope<SearchProductsData> =
+            serde_json::from_str(include_str!("testdata/search_products.json")).unwrap();
+        let data = env.data.unwrap();
+        let t = stock_target_in(&data, "SKU-005").unwrap();
+        assert_eq!(t.product_id, "1729382256910000004");
+        assert_eq!(t.sku_id, "1729382256920000004");
+        assert_eq!(t.warehouse_id, "7068517275539719942");
+        assert!(stock_target_in(&data, "SKU-006").is_none());
+        let body = serde_json::to_value(inventory_update(&t, 7)).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"skus": [{"id": "1729382256920000004",
+                "inventory": [{"warehouse_id": "7068517275539719942", "quantity": 7}]}]})
+        );
+    }
+}

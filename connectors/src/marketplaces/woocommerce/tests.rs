@@ -1055,3 +1055,40 @@ async fn the_sandbox_answers_like_woocommerce() {
     let site = mapping::parse_gmt("s", o["date_created"].as_str().unwrap()).unwrap();
     assert_eq!(gmt - site, ChronoDuration::hours(5));
 }
+
+// ---------------------------------------------------------------- stock
+
+mod stock {
+    use super::super::client::stock_path_in;
+    use super::super::wire::{WcProductRef, WcStockUpdate};
+
+    #[test]
+    fn a_variation_found_by_sku_is_written_under_its_product() {
+        let items: Vec<WcProductRef> =
+            serde_json::from_str(include_str!("testdata/products_by_sku.json")).unwrap();
+        assert_eq!(
+            stock_path_in(&items, "SKU-005").as_deref(),
+            Some("/wp-json/wc/v3/products/3100/variations/3102")
+        );
+        assert_eq!(stock_path_in(&items, "SKU-006"), None);
+        let simple = vec![WcProductRef {
+            id: 301,
+            sku: "SKU-002".into(),
+            kind: "simple".into(),
+            ..Default::default()
+        }];
+        assert_eq!(
+            stock_path_in(&simple, "SKU-002").as_deref(),
+            Some("/wp-json/wc/v3/products/301")
+        );
+        let body = serde_json::to_value(WcStockUpdate {
+            manage_stock: true,
+            stock_quantity: 7,
+        })
+        .unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"manage_stock": true, "stock_quantity": 7})
+        );
+    }
+}
