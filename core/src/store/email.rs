@@ -669,3 +669,73 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod config_tests {
+    use crate::config::{EmailSettings, ResolvedSecrets, SellerEmailSettings, EMAIL_SECRETS_KEY};
+
+    #[test]
+    fn email_config_lists_every_problem_and_reads_credentials_from_the_environment() {
+        let env = |k: &str| (k == "SMTP_PASS").then(|| "hunter2-smtp".to_string());
+        let mut resolved = ResolvedSecrets::new();
+        // Disabled: only the sellers' values are checked.
+        assert!(EmailSettings::default()
+            .problems(&env, &mut resolved)
+            .is_empty());
+        let mut s = EmailSettings {
+            enabled: true,
+            smtp_host: " ".into(),
+            smtp_port: 0,
+            tls: "ssl".into(),
+            from: "not-an-address".into(),
+            reply_to: Some("a@b".into()),
+            default_language: "English".into(),
+            username_env: Some("SMTP_USER".into()),
+            password_env: Some("SMTP_PASS".into()),
+            templates_dir: Some("/no/such/dir".into()),
+            retry_base_ms: 0,
+            ..Default::default()
+        };
+        s.sellers.insert(
+            "acme".into(),
+            SellerEmailSettings {
+                survey_url: Some("ftp://x".into()),
+                ..Default::default()
+            },
+        );
+        let p = s.problems(&env, &mut resolved);
+        for want in [
+            "email.smtp_host",
+            "email.smtp_port",
+            "email.tls: `ssl`",
+            "email.from:",
+            "email.reply_to",
+            "email.default_language",
+            "email.templates_dir",
+            "email.retry_base_ms",
+            "email.username_env: environment variable SMTP_USER is not set",
+            "email.sellers.acme.survey_url",
+        ] {
+            assert!(p.iter().any(|x| x.starts_with(want)), "{want} in {p:?}");
+        }
+        // Secrets are named, never echoed.
+        assert!(p.iter().all(|x| !x.contains("hunter2-smtp")));
+        // One of the two credentials alone is a problem.
+        s = EmailSettings {
+            enabled: true,
+            from: "shop@acme.example".into(),
+            password_env: Some("SMTP_PASS".into()),
+            ..Default::default()
+        };
+        let p = s.problems(&env, &mut resolved);
+        assert_eq!(p.len(), 1, "{p:?}");
+        // A good one resolves the password.
+        s.username_env = Some("SMTP_PASS".into());
+        assert!(s.problems(&env, &mut resolved).is_empty());
+        assert_eq!(resolved[EMAIL_SECRETS_KEY]["password"], "hunter2-smtp");
+        assert_eq!(s.followup_after(), chrono::Duration::days(7));
+        s.followup_after_secs = Some(3);
+        assert_eq!(s.followup_after(), chrono::Duration::seconds(3));
+        assert!(s.wants("delivery.problem") && !s.wants("order.exception"));
+    }
+}
