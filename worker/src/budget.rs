@@ -41,7 +41,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// The shared budget for `store`'s database, `None` on SQLite.
+/// `ORDERHUB_SHARED_BUDGET=off` turns it off (each process paces alone, up to
+/// N × the limit): only for measuring what it prevents.
 pub fn for_store(store: &Store) -> Option<Arc<dyn SharedBudget>> {
+    if std::env::var("ORDERHUB_SHARED_BUDGET").is_ok_and(|v| v == "off") {
+        tracing::warn!("ORDERHUB_SHARED_BUDGET=off: each process paces its requests alone");
+        return None;
+    }
     match store.backend() {
         Backend::Postgres => Some(Arc::new(PgBudget {
             pool: store.db().get_postgres_connection_pool().clone(),
