@@ -252,6 +252,17 @@ async fn tenants_case(db: Db) {
         ("post", "/api/webhooks/subscribers/{id}/resume"),
         ("get", "/api/webhooks/deliveries"),
     ])
+    // Returns: another seller's order answers 404 below; the return routes
+    // (list, detail, label, receive, refund) are checked with a real return
+    // of another seller in tests/returns.rs.
+    .chain([
+        ("post", "/api/orders/{id}/returns"),
+        ("get", "/api/returns"),
+        ("get", "/api/returns/{id}"),
+        ("post", "/api/returns/{id}/label"),
+        ("post", "/api/returns/{id}/receive"),
+        ("post", "/api/returns/{id}/refund"),
+    ])
     // Customer emails: listed per seller (checked below, and with real
     // emails in tests/email.rs).
     .chain([("get", "/api/emails")])
@@ -335,6 +346,11 @@ async fn tenants_case(db: Db) {
         for (method, path, body) in [
             (Method::GET, format!("/api/orders/{o}"), None),
             (Method::GET, format!("/api/orders/{o}/timeline"), None),
+            (
+                Method::POST,
+                format!("/api/orders/{o}/returns"),
+                Some(json!({"lines": [{"sku": "SKU-001", "quantity": 1, "reason": "other"}]})),
+            ),
             (Method::GET, format!("/api/emails?order_id={o}"), None),
             (
                 Method::POST,

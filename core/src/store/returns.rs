@@ -1326,17 +1326,6 @@ impl Store {
         Ok(self.get_return(id).await?.ok_or(ReturnRefusal::NotFound))
     }
 
-    /// Returns waiting for their label job after a restart: `label_buying`.
-    pub async fn returns_buying(&self) -> Result<Vec<i64>, DbErr> {
-        return_row::Entity::find()
-            .filter(return_row::Column::Status.eq(RETURN_LABEL_BUYING))
-            .select_only()
-            .column(return_row::Column::Id)
-            .into_tuple()
-            .all(self.db())
-            .await
-    }
-
     /// The return KPIs of the orders `q` selects (placed in the range, its
     /// channel and seller; with a warehouse filter, the returns to that
     /// warehouse). `delivered_orders` is the return rate's denominator.
