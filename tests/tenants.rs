@@ -266,6 +266,16 @@ async fn tenants_case(db: Db) {
     // Customer emails: listed per seller (checked below, and with real
     // emails in tests/email.rs).
     .chain([("get", "/api/emails")])
+    // Scan-to-verify packing: checked below with a session of each seller.
+    .chain([
+        ("post", "/api/pack/sessions"),
+        ("get", "/api/pack/sessions/{id}"),
+        ("post", "/api/pack/sessions/{id}/scans"),
+        ("post", "/api/pack/sessions/{id}/finish"),
+        ("post", "/api/pack/sessions/{id}/override"),
+        ("get", "/api/skus/{sku}/barcodes"),
+        ("put", "/api/skus/{sku}/barcodes"),
+    ])
     .collect();
     for (path, item) in doc["paths"].as_object().unwrap() {
         if !path.starts_with("/api/") {
@@ -465,6 +475,103 @@ async fn tenants_case(db: Db) {
             .expect("a pending job of mine");
         let jid = my_job["id"].as_str().unwrap();
         assert_eq!(c.json(&format!("/api/jobs/{jid}"), t).await["id"], jid);
+    }
+
+    // Scan-to-verify packing: a session on each seller's shipment (ops
+    // token); the other seller's shipment barcode, session and sku barcodes
+    // answer 404 and nothing changes; one's own answer 200.
+    for (me, my_name, other, other_name) in [
+        (&acme, "acme", &globex, "globex"),
+        (&globex, "globex", &acme, "acme"),
+    ] {
+        let t = me.token.as_str();
+        let theirs = other.shipments[0];
+        let (status, body) = c
+            .call(
+                Method::POST,
+                "/api/pack/sessions",
+                OPS_TOKEN,
+                Some(json!({ "barcode": format!("SHIP-{theirs}") })),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let sid = serde_json::from_str::<Value>(&body).unwrap()["id"]
+            .as_i64()
+            .unwrap();
+        for (method, path, body) in [
+            (
+                Method::POST,
+                "/api/pack/sessions".to_string(),
+                Some(json!({ "barcode": format!("SHIP-{theirs}") })),
+            ),
+            (
+                Method::POST,
+                "/api/pack/sessions".to_string(),
+                Some(json!({ "barcode": theirs.to_string() })),
+            ),
+            (Method::GET, format!("/api/pack/sessions/{sid}"), None),
+            (
+                Method::POST,
+                format!("/api/pack/sessions/{sid}/scans"),
+                Some(json!({ "barcode": "SKU-001" })),
+            ),
+            (
+                Method::POST,
+                format!("/api/pack/sessions/{sid}/finish"),
+                Some(json!({})),
+            ),
+            (
+                Method::POST,
+                format!("/api/pack/sessions/{sid}/override"),
+                Some(json!({ "reason": "mallory was here", "author": "mallory" })),
+            ),
+            (
+                Method::GET,
+                format!("/api/skus/SKU-001/barcodes?seller={other_name}"),
+                None,
+            ),
+            (
+                Method::PUT,
+                "/api/skus/SKU-001/barcodes".to_string(),
+                Some(json!({ "seller": other_name, "barcodes": ["mallory-1"] })),
+            ),
+        ] {
+            let (status, body) = c.call(method.clone(), &path, t, body).await;
+            assert_eq!(
+                status, 404,
+                "{method} {path} with another seller's id: {body}"
+            );
+        }
+        let s = c
+            .json(&format!("/api/pack/sessions/{sid}"), OPS_TOKEN)
+            .await;
+        assert_eq!(s["status"], "open", "{s}");
+        assert_eq!(s["scans"], json!([]), "{s}");
+        let (status, body) = c
+            .call(
+                Method::POST,
+                "/api/pack/sessions",
+                t,
+                Some(json!({ "barcode": format!("SHIP-{}", me.shipments[0]) })),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let (status, body) = c
+            .call(
+                Method::PUT,
+                "/api/skus/SKU-001/barcodes",
+                t,
+                Some(json!({ "barcodes": [format!("{my_name}-0001")] })),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let mine = c.json("/api/skus/SKU-001/barcodes", t).await;
+        assert_eq!(mine["seller"], my_name);
+        assert_eq!(
+            mine["barcodes"].as_array().unwrap().len(),
+            1,
+            "only my barcodes: {mine}"
+        );
     }
 
     // Inventory: each seller's warehouse gets a count and a low-stock alert

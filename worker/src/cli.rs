@@ -226,7 +226,8 @@ enum ReturnsCommand {
 
 #[derive(Subcommand)]
 enum StockCommand {
-    /// Set quantities on hand from a CSV with the header `warehouse,sku,on_hand`.
+    /// Set quantities on hand from a CSV with the header `warehouse,sku,on_hand`
+    /// (then optionally `bin` and/or `barcode`: the sku's GTIN/UPC/EAN).
     /// Every bad row is reported with its line number, and then nothing is applied.
     Import {
         file: PathBuf,
@@ -1073,7 +1074,7 @@ async fn stock(app: &crate::app::App, cmd: StockCommand) -> anyhow::Result<ExitC
                 .into_iter()
                 .map(|w| w.id)
                 .collect();
-            let (lines, bins) = match crate::server::stock::parse_stock_csv_with_bins(&data, &known) {
+            let (lines, bins, barcodes) = match crate::server::stock::parse_stock_csv_full(&data, &known) {
                 Ok(l) => l,
                 Err(problems) => {
                     eprintln!(
@@ -1087,9 +1088,48 @@ async fn stock(app: &crate::app::App, cmd: StockCommand) -> anyhow::Result<ExitC
                     return Ok(ExitCode::FAILURE);
                 }
             };
+            // A barcode already belonging to another of the seller's skus
+            // is a bad row too: checked before anything is applied.
+            let mut coded = Vec::new();
+            let mut taken = Vec::new();
+            for b in &barcodes {
+                let Some(w) = app.store.warehouse(&b.warehouse_id).await? else {
+                    continue;
+                };
+                if let Some(other) = app.store.sku_of_barcode(&w.seller_id, &b.barcode).await? {
+                    if other != b.sku {
+                        taken.push(format!(
+                            "barcode `{}` of `{}` already belongs to sku `{other}`",
+                            b.barcode, b.sku
+                        ));
+                        continue;
+                    }
+                }
+                coded.push((w.seller_id, b));
+            }
+            if !taken.is_empty() {
+                eprintln!("{}: {} bad row(s); nothing applied:", file.display(), taken.len());
+                for p in taken {
+                    eprintln!("  {p}");
+                }
+                return Ok(ExitCode::FAILURE);
+            }
             let by = count.then_some(counted_by.as_str());
             let counts = app.store.apply_stock_lines(&lines, by, inventory).await?;
             app.store.set_bins(&bins).await?;
+            for (seller, b) in &coded {
+                if let Ok(Err(t)) = orderhub_core::store::Store::add_sku_barcode(
+                    app.store.db(),
+                    seller,
+                    &b.sku,
+                    &b.barcode,
+                    "csv",
+                )
+                .await
+                {
+                    eprintln!("  {t}");
+                }
+            }
             if count {
                 println!(
                     "{:<12} {:<20} {:>9} {:>9} {:>10}",

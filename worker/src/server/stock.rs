@@ -443,32 +443,66 @@ pub fn parse_stock_csv_with_bins(
     data: &[u8],
     warehouses: &BTreeSet<String>,
 ) -> Result<(Vec<StockLine>, Vec<BinLine>), Vec<String>> {
+    parse_stock_csv_full(data, warehouses).map(|(lines, bins, _)| (lines, bins))
+}
+
+/// A sku's barcode from the stock CSV's optional `barcode` column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BarcodeLine {
+    pub warehouse_id: String,
+    pub sku: String,
+    pub barcode: String,
+}
+
+/// [`parse_stock_csv_with_bins`] with the optional `barcode` column too
+/// (header `warehouse,sku,on_hand` then `bin` and/or `barcode` in any
+/// order): a non-empty `barcode` cell is a barcode (GTIN/UPC/EAN) of the
+/// sku, stored with source `csv`; one barcode naming two skus is a bad row.
+pub fn parse_stock_csv_full(
+    data: &[u8],
+    warehouses: &BTreeSet<String>,
+) -> Result<(Vec<StockLine>, Vec<BinLine>, Vec<BarcodeLine>), Vec<String>> {
     let mut problems = Vec::new();
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
         .trim(csv::Trim::All)
         .from_reader(data);
-    let with_bin = match rdr.headers() {
+    let (bin_col, barcode_col, fields) = match rdr.headers() {
         Ok(h) => {
             let h: Vec<&str> = h.iter().collect();
-            if h == ["warehouse", "sku", "on_hand"] {
-                false
-            } else if h == ["warehouse", "sku", "on_hand", "bin"] {
-                true
-            } else {
+            let extra = h.get(3..).unwrap_or(&[]);
+            let ok = h.get(..3) == Some(&["warehouse", "sku", "on_hand"][..])
+                && extra.iter().all(|c| matches!(*c, "bin" | "barcode"))
+                && (extra.len() < 2 || extra[0] != extra[1])
+                && extra.len() <= 2;
+            if !ok {
                 problems.push(format!(
-                    "line 1: the header must be `warehouse,sku,on_hand` or `warehouse,sku,on_hand,bin` (got `{}`)",
+                    "line 1: the header must be `warehouse,sku,on_hand`, optionally followed by `bin` and/or `barcode` (got `{}`)",
                     h.join(",")
                 ));
                 return Err(problems);
             }
+            let col = |name: &str| h.iter().position(|c| *c == name);
+            (col("bin"), col("barcode"), h.len())
         }
         Err(e) => return Err(vec![format!("line 1: {e}")]),
     };
-    let fields = if with_bin { 4 } else { 3 };
+    let header_text = ["warehouse", "sku", "on_hand"]
+        .into_iter()
+        .chain(
+            [(bin_col, "bin"), (barcode_col, "barcode")]
+                .into_iter()
+                .filter_map(|(c, n)| c.map(|c| (c, n)))
+                .collect::<BTreeMap<usize, &str>>()
+                .into_values(),
+        )
+        .collect::<Vec<_>>()
+        .join(",");
     let mut lines = Vec::new();
     let mut bins = Vec::new();
+    let mut barcodes: Vec<BarcodeLine> = Vec::new();
+    let mut barcode_seen: BTreeMap<(String, String), (String, u64)> = BTreeMap::new();
     let mut seen: BTreeMap<(String, String), u64> = BTreeMap::new();
     for rec in rdr.records() {
         let rec = match rec {
@@ -482,12 +516,7 @@ pub fn parse_stock_csv_with_bins(
         let line = rec.position().map(|p| p.line()).unwrap_or(0);
         if rec.len() != fields {
             problems.push(format!(
-                "line {line}: expected {fields} fields ({}), found {}",
-                if with_bin {
-                    "warehouse,sku,on_hand,bin"
-                } else {
-                    "warehouse,sku,on_hand"
-                },
+                "line {line}: expected {fields} fields ({header_text}), found {}",
                 rec.len()
             ));
             continue;
@@ -515,9 +544,25 @@ pub fn parse_stock_csv_with_bins(
                 None
             }
         };
-        let bin = if with_bin { &rec[3] } else { "" };
+        let bin = bin_col.map(|c| &rec[c]).unwrap_or("");
         if let Err(e) = check_bin("bin", bin) {
             bad.push(e);
+        }
+        let barcode = barcode_col.map(|c| &rec[c]).unwrap_or("");
+        if !barcode.is_empty() {
+            if orderhub_core::pack_verify::clean_scan(barcode) != Some(barcode) {
+                bad.push(format!(
+                    "barcode `{barcode}` must be at most {} characters without control characters",
+                    orderhub_core::pack_verify::MAX_SCAN_CHARS
+                ));
+            } else if let Some((other, first)) = barcode_seen
+                .get(&(w.to_string(), barcode.to_string()))
+                .filter(|(other, _)| other != sku)
+            {
+                bad.push(format!(
+                    "barcode `{barcode}` already given to sku `{other}` on line {first}"
+                ));
+            }
         }
         if bad.is_empty() {
             if let Some(first) = seen.insert((w.to_string(), sku.to_string()), line) {
@@ -533,6 +578,17 @@ pub fn parse_stock_csv_with_bins(
             sku: sku.to_string(),
             on_hand: on_hand.unwrap_or(0),
         });
+        if !barcode.is_empty() {
+            barcode_seen.insert(
+                (w.to_string(), barcode.to_string()),
+                (sku.to_string(), line),
+            );
+            barcodes.push(BarcodeLine {
+                warehouse_id: w.to_string(),
+                sku: sku.to_string(),
+                barcode: barcode.to_string(),
+            });
+        }
         if !bin.is_empty() {
             bins.push(BinLine {
                 warehouse_id: w.to_string(),
@@ -545,7 +601,7 @@ pub fn parse_stock_csv_with_bins(
         problems.push("the file has no rows".into());
     }
     if problems.is_empty() {
-        Ok((lines, bins))
+        Ok((lines, bins, barcodes))
     } else {
         Err(problems)
     }
