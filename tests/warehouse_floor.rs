@@ -443,6 +443,34 @@ async fn floor_case(db: Db) {
     assert!(at("B-1") < at("TEE") && at("TEE") < at("NOBIN"));
     assert!(text.contains(&format!("#{s1} x2")), "{text}");
 
+    // The dashboard's /stock page links each warehouse's pick list, and the
+    // link works with the session cookie.
+    let page = api
+        .http
+        .get(format!("{}/stock", api.base))
+        .header("cookie", format!("orderhub_token={OPS_TOKEN}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for w in ["main", "photo", "thermal", "gmain"] {
+        assert!(
+            page.contains(&format!("href=\"/api/warehouses/{w}/picklist.pdf\"")),
+            "no pick list link for {w}"
+        );
+    }
+    let r = api
+        .http
+        .get(format!("{}/api/warehouses/main/picklist.csv", api.base))
+        .header("cookie", format!("orderhub_token={OPS_TOKEN}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), csv);
+
     // A named batch: only those; a shipment of another warehouse is 404, a
     // cancelled order's is 409.
     let named = api

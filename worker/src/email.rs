@@ -285,6 +285,7 @@ async fn context(
         "tracking_page_url": page,
         "tracking_status": ship.map(|s| s.shipment.tracking_status.clone()),
         "reason": detail["reason"].as_str(),
+        "rma": detail["rma"].as_str(),
         "detail": detail,
         "survey_url": seller_cfg.and_then(|s| s.survey_url.clone()),
         "related_products": related_products(seller_cfg, &skus),

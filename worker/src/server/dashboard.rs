@@ -1372,13 +1372,15 @@ async fn stock(
         .store
         .low_stock_after_safety(caller.scope(), threshold)
         .await?;
+    let warehouses = app.store.stock_warehouses(caller.scope()).await?;
+    let body = stock_html(&rows, threshold) + &super::floor::dashboard_links(&warehouses);
     Ok(page(
         &app,
         &caller,
         StatusCode::OK,
         "/stock",
         "Low stock",
-        &stock_html(&rows, threshold),
+        &body,
     )
     .await)
 }

@@ -594,3 +594,36 @@ pub async fn picklist_cli(
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// The dashboard's `/stock` page section: per warehouse, links to its pick
+/// list (PDF, CSV) and the batch print (slips and labels) and, for
+/// warehouses printing ZPL, the ZPL labels. The links are `/api` routes,
+/// authorised by the dashboard's session cookie like the CSV export.
+pub fn dashboard_links(warehouses: &[orderhub_core::store::warehouse::Model]) -> String {
+    use super::dashboard::escape;
+    if warehouses.is_empty() {
+        return String::new();
+    }
+    let mut h = String::from(
+        r#"<h2>Pick lists <span class="sub">shipments ready to pick, summed per sku in bin order</span></h2><div class="table-wrap"><table id="picklists"><thead><tr><th>Warehouse</th><th>Pick list</th><th>Print</th></tr></thead><tbody>"#,
+    );
+    for w in warehouses {
+        let id = escape(&w.id);
+        let path: String =
+            w.id.bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                        (b as char).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect();
+        h.push_str(&format!(
+            r#"<tr><td>{name} <span class="muted">{id}</span></td><td><a class="picklist-pdf" href="/api/warehouses/{path}/picklist.pdf">PDF</a> · <a class="picklist-csv" href="/api/warehouses/{path}/picklist.csv">CSV</a></td><td><a class="print-pdf" href="/api/warehouses/{path}/print.pdf">Slips and labels (PDF)</a> · <a class="labels-zpl" href="/api/warehouses/{path}/labels.zpl">ZPL labels</a></td></tr>"#,
+            name = escape(&w.name),
+        ));
+    }
+    h.push_str("</tbody></table></div>");
+    h
+}
