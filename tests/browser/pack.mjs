@@ -52,7 +52,7 @@ try {
     if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) problems.push(`console: ${m.text()}`);
   });
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  page.setDefaultTimeout(15000);
+  page.setDefaultTimeout(30000);
 
   step('sign in');
   await page.goto(`${base}/login`);
@@ -62,7 +62,7 @@ try {
   step('open /pack');
   await page.goto(`${base}/pack`);
   // A scanner types into whatever has the focus: the field must have it.
-  await page.waitForFunction(() => document.activeElement && document.activeElement.id === 'code', null, { timeout: 5000 })
+  await page.waitForFunction(() => document.activeElement && document.activeElement.id === 'code', null, { timeout: 15000 })
     .catch(() => { throw new Error('the scan field is not focused on arrival'); });
 
   // Type like a scanner: characters, then Enter; the page reloads focused.
@@ -70,7 +70,7 @@ try {
     await page.keyboard.type(code, { delay: 5 });
     await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), page.keyboard.press('Enter')]);
     // autofocus is applied at the next rendering update after load.
-    await page.waitForFunction(() => document.activeElement && document.activeElement.id === 'code', null, { timeout: 5000 })
+    await page.waitForFunction(() => document.activeElement && document.activeElement.id === 'code', null, { timeout: 15000 })
       .catch(() => { throw new Error(`focus not back on the scan field after ${code}`); });
   };
 
