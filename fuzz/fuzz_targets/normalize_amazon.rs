@@ -1,0 +1,4 @@
+//! The amazon normalizer on raw bytes: never panics; an order it accepts
+//! is one of that channel's orders.
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| orderhub_fuzz::normalize("amazon", data));
