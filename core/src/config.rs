@@ -828,6 +828,12 @@ impl Settings {
         problems.extend(self.shipping.problems());
         problems.extend(self.routing.problems());
         problems.extend(self.inventory.problems());
+        let tol = self.packing.reweigh_tolerance_pct;
+        if !(tol.is_finite() && tol >= 0.0) {
+            problems.push(format!(
+                "packing.reweigh_tolerance_pct must be a percentage of 0 or more (got {tol})"
+            ));
+        }
         problems.extend(self.stock_sync.problems());
         problems.extend(self.notifications.problems(env, &mut resolved));
         problems.extend(self.email.problems(env, &mut resolved));
