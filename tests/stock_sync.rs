@@ -61,7 +61,7 @@ fn toml(db: &str, sandboxes: &BTreeMap<&str, Sandbox>, hook_url: &str) -> String
         r#"
 [database]
 url = "{db}"
-max_connections = 8
+max_connections = 24
 [server]
 listen = "127.0.0.1:0"
 [worker]
@@ -300,7 +300,7 @@ async fn scenario(db: Db) {
         .expect("test config is valid");
     let app = App::start(loaded).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let _run = tokio::spawn(orderhub::run(app.clone(), listener));
+    let mut _run = tokio::spawn(orderhub::run(app.clone(), listener));
 
     // 1. The first run pushes every stocked sku to every channel.
     let initial: BTreeMap<String, i64> = skus()
@@ -308,13 +308,25 @@ async fn scenario(db: Db) {
         .map(|s| (s, ON_HAND - DEFAULT_SAFETY))
         .collect();
     let t = Instant::now();
-    assert!(
-        wait_for(Duration::from_secs(60), || all_show(
-            &sandboxes, &initial, None
-        ))
-        .await,
-        "initial levels never reached every channel"
-    );
+    if !wait_for(Duration::from_secs(60), || {
+        all_show(&sandboxes, &initial, None)
+    })
+    .await
+    {
+        for kind in KINDS {
+            let rows = app
+                .store
+                .stock_sync_rows(&format!("ss-{kind}"))
+                .await
+                .unwrap();
+            println!("{kind}: {} rows {:?}", rows.len(), rows.first());
+            println!("{kind}: {}", recorded(&sandboxes[kind]).await.2);
+        }
+        if _run.is_finished() {
+            println!("orderhub::run ended: {:?}", _run.await);
+        }
+        panic!("initial levels never reached every channel");
+    }
     println!("initial sync of 20 skus to 7 channels: {:?}", t.elapsed());
     // A sku a channel does not list: skipped, recorded as such, no error.
     let tiktok = app.store.stock_sync_rows("ss-tiktok").await.unwrap();
@@ -412,7 +424,7 @@ async fn scenario(db: Db) {
         let n = pushes_of(kind).await - burst_before[kind];
         println!("{kind}: {CHANGES} changes to {BURST_SKU} → {n} pushes");
         assert!(
-            (1..=3).contains(&n),
+            (1..=2).contains(&n),
             "{kind}: {CHANGES} changes became {n} pushes"
         );
     }

@@ -240,7 +240,10 @@ impl Store {
         Ok(claimed)
     }
 
-    /// A channel's rows dirty since at or before `due_ms`, oldest first.
+    /// A channel's rows dirty since at or before `due_ms` and claimed for a
+    /// push job (by [`Store::claim_due_stock_channels`]), oldest first. Rows
+    /// that became due after the claim wait for the next claim, so two jobs
+    /// never push the same row.
     pub async fn due_stock_rows(
         &self,
         channel_id: &str,
@@ -250,6 +253,7 @@ impl Store {
         row::Entity::find()
             .filter(row::Column::ChannelId.eq(channel_id))
             .filter(row::Column::DirtySinceMs.lte(due_ms))
+            .filter(row::Column::ClaimedUntilMs.gt(now_ms()))
             .order_by_asc(row::Column::DirtySinceMs)
             .order_by_asc(row::Column::Sku)
             .limit(limit)

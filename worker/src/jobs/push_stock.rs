@@ -40,11 +40,10 @@ pub async fn push_stock(
     attempt: Attempt,
     task_id: Option<TaskId>,
 ) -> Result<(), BoxDynError> {
+    // After a failure the rows stay claimed (`CLAIM_MS`) for this job's
+    // retries with backoff; a job lost or given up on leaves them to a new
+    // claim once that expires.
     let outcome = push_stock_once(&app, &job.channel_id).await.map(|_| ());
-    if outcome.is_err() {
-        // Let the next tick (or this job's retry) take the rows again.
-        app.store.release_stock_channel(&job.channel_id).await?;
-    }
     finish(
         &app,
         PUSH_STOCK_QUEUE,
