@@ -726,3 +726,44 @@ pub async fn sweep_cancelled_unbought(app: &App) {
         Err(e) => tracing::warn!(error = %e, "cancelled shipments sweep failed"),
     }
 }
+
+#[cfg(test)]
+mod barcode_column_tests {
+    use super::*;
+
+    fn known() -> BTreeSet<String> {
+        ["main".to_string()].into_iter().collect()
+    }
+
+    #[test]
+    fn the_barcode_column_is_optional_and_in_any_order() {
+        let csv =
+            b"warehouse,sku,on_hand,barcode,bin\nmain,SKU-1,5,0012345678905,A-1\nmain,SKU-2,3,,\n";
+        let (lines, bins, codes) = parse_stock_csv_full(csv, &known()).unwrap();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(bins.len(), 1);
+        assert_eq!(
+            codes,
+            vec![BarcodeLine {
+                warehouse_id: "main".into(),
+                sku: "SKU-1".into(),
+                barcode: "0012345678905".into(),
+            }]
+        );
+        let plain = b"warehouse,sku,on_hand\nmain,SKU-1,5\n";
+        assert!(parse_stock_csv_full(plain, &known()).unwrap().2.is_empty());
+    }
+
+    #[test]
+    fn one_barcode_for_two_skus_or_a_bad_header_is_refused_whole() {
+        let csv = b"warehouse,sku,on_hand,barcode\nmain,SKU-1,5,111\nmain,SKU-2,3,111\n";
+        let problems = parse_stock_csv_full(csv, &known()).unwrap_err();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].starts_with("line 3:"), "{problems:?}");
+        assert!(problems[0].contains("SKU-1"), "{problems:?}");
+        let bad = b"warehouse,sku,on_hand,barcode,barcode\nmain,SKU-1,5,1,2\n";
+        assert!(parse_stock_csv_full(bad, &known()).is_err());
+        let ctl = b"warehouse,sku,on_hand,barcode\nmain,SKU-1,5,\"a\x01b\"\n";
+        assert!(parse_stock_csv_full(ctl, &known()).is_err());
+    }
+}
