@@ -5,8 +5,6 @@
 use crate::app::App;
 use crate::jobs::{ApplyTrackingEvent, BuyLabel, PollChannel, PushTracking, RouteOrder, VoidLabel};
 use crate::jobs::BuyReturnLabel;
-use crate::jobs::PushStock;
-pub use crate::jobs::PUSH_STOCK_QUEUE;
 pub use crate::jobs::BUY_RETURN_LABEL_QUEUE;
 use apalis::prelude::*;
 use apalis_postgres::PostgresStorage;
@@ -102,7 +100,6 @@ impl_push!(
     VoidLabel
 );
 impl_push!(BuyReturnLabel);
-impl_push!(PushStock);
 
 /// The queues orderhub runs; arguments are ids only.
 #[derive(Clone)]
@@ -114,7 +111,6 @@ pub struct JobQueue {
     pub tracking_event: Storage<ApplyTrackingEvent>,
     pub void_label: Storage<VoidLabel>,
     pub buy_return_label: Storage<BuyReturnLabel>,
-    pub push_stock: Storage<PushStock>,
 }
 
 /// Build and run one worker on one storage (the two backends are different
@@ -158,7 +154,6 @@ impl JobQueue {
             tracking_event: Storage::open(store, TRACKING_EVENT_QUEUE, m),
             void_label: Storage::open(store, VOID_LABEL_QUEUE, m),
             buy_return_label: Storage::open(store, BUY_RETURN_LABEL_QUEUE, m),
-            push_stock: Storage::open(store, PUSH_STOCK_QUEUE, m),
         })
     }
 
@@ -171,7 +166,6 @@ impl JobQueue {
         let name = |q: &str| format!("{}-{q}", app.instance);
         let q = app.queue.clone();
         let returns = q.buy_return_label.clone();
-        let stock = q.push_stock.clone();
         match (
             q.poll,
             q.route,
@@ -191,9 +185,6 @@ impl JobQueue {
                 let Storage::Sqlite(rl, _) = returns else {
                     anyhow::bail!("queues on different backends");
                 };
-                let Storage::Sqlite(ps, _) = stock else {
-                    anyhow::bail!("queues on different backends");
-                };
                 tokio::try_join!(
                     worker!(p, name("poll"), app, crate::jobs::poll_channel),
                     worker!(r, name("route"), app, crate::jobs::route_order),
@@ -207,7 +198,6 @@ impl JobQueue {
                     ),
                     worker!(v, name("void-label"), app, crate::jobs::void_label),
                     worker!(rl, name("buy-return-label"), app, crate::jobs::buy_return_label),
-                    worker!(ps, name("push-stock"), app, crate::jobs::push_stock),
                 )?;
             }
             (
@@ -221,9 +211,6 @@ impl JobQueue {
                 let Storage::Postgres(rl, _) = returns else {
                     anyhow::bail!("queues on different backends");
                 };
-                let Storage::Postgres(ps, _) = stock else {
-                    anyhow::bail!("queues on different backends");
-                };
                 tokio::try_join!(
                     worker!(p, name("poll"), app, crate::jobs::poll_channel),
                     worker!(r, name("route"), app, crate::jobs::route_order),
@@ -237,7 +224,6 @@ impl JobQueue {
                     ),
                     worker!(v, name("void-label"), app, crate::jobs::void_label),
                     worker!(rl, name("buy-return-label"), app, crate::jobs::buy_return_label),
-                    worker!(ps, name("push-stock"), app, crate::jobs::push_stock),
                 )?;
             }
             _ => anyhow::bail!("queues on different backends"),

@@ -349,6 +349,18 @@ impl Store {
         tx.commit().await
     }
 
+    /// Keep a channel's claimed rows claimed until `until_ms` (a retry's
+    /// backoff: no new run takes them before).
+    pub async fn hold_stock_channel(&self, channel_id: &str, until_ms: i64) -> Result<(), DbErr> {
+        row::Entity::update_many()
+            .col_expr(row::Column::ClaimedUntilMs, Expr::value(until_ms))
+            .filter(row::Column::ChannelId.eq(channel_id))
+            .filter(row::Column::ClaimedUntilMs.gt(now_ms()))
+            .exec(self.db())
+            .await
+            .map(|_| ())
+    }
+
     /// Let another run take a channel's rows (after a failed run).
     pub async fn release_stock_channel(&self, channel_id: &str) -> Result<(), DbErr> {
         row::Entity::update_many()

@@ -83,7 +83,7 @@ impl From<RemoteError> for StepError {
 }
 
 /// The backoff between job attempts: 1 s doubling to 5 min, full jitter.
-const JOB_BACKOFF: RetryPolicy = RetryPolicy {
+pub(crate) const JOB_BACKOFF: RetryPolicy = RetryPolicy {
     max_attempts: u32::MAX,
     base: Duration::from_secs(1),
     max: Duration::from_secs(300),

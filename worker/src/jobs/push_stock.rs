@@ -2,18 +2,17 @@
 //! whose stock changed (see `orderhub_core::store::stock_sync`).
 //!
 //! The scheduler, every tick, folds the stock change log into dirty
-//! (channel, sku) rows and enqueues one `PushStock` per channel with rows
+//! (channel, sku) rows and starts one `PushStock` run per channel with rows
 //! dirty for at least `[stock_sync] debounce_secs` (claimed, so ticks do not
-//! pile up jobs). The job pushes the level computed now, not the one at the
+//! pile up runs; a run takes only the rows it claimed). The job pushes the level computed now, not the one at the
 //! change, so any number of changes within the window is one push; a level
 //! the channel already holds is not sent again. Calls go through the
 //! connector, so its rate limiter paces them; a retryable failure (timeout,
-//! 429, 5xx) leaves the rest dirty and retries the job through the shared
-//! backoff; a permanent one is recorded on the row and logged.
+//! 429, 5xx) leaves the rest dirty and claimed for the shared job backoff,
+//! then retried; a permanent one is recorded on the row and logged.
 
-use super::{finish, StepError};
+use super::StepError;
 use crate::app::App;
-use apalis::prelude::{Attempt, BoxDynError, Data, TaskId};
 use orderhub_connectors::{RemoteError, StockPush, StockPushOutcome};
 use orderhub_core::store::stock_sync::{
     OUTCOME_FAILED, OUTCOME_NOT_LISTED, OUTCOME_UNCHANGED, OUTCOME_UPDATED,
@@ -21,6 +20,7 @@ use orderhub_core::store::stock_sync::{
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
+/// The name push runs log under.
 pub const PUSH_STOCK_QUEUE: &str = "orderhub.push_stock";
 
 /// How long a channel's due rows stay claimed by an enqueued job before the
@@ -34,26 +34,47 @@ pub struct PushStock {
     pub channel_id: String,
 }
 
-pub async fn push_stock(
-    job: PushStock,
-    app: Data<Arc<App>>,
-    attempt: Attempt,
-    task_id: Option<TaskId>,
-) -> Result<(), BoxDynError> {
-    // After a failure the rows stay claimed (`CLAIM_MS`) for this job's
-    // retries with backoff; a job lost or given up on leaves them to a new
-    // claim once that expires.
-    let outcome = push_stock_once(&app, &job.channel_id).await.map(|_| ());
-    finish(
-        &app,
-        PUSH_STOCK_QUEUE,
-        task_id.as_ref(),
-        attempt.current(),
-        None,
-        outcome,
-    )
-    .await
+/// One push run for a channel whose due rows the scheduler claimed. It runs
+/// on its own task (no job-queue worker of its own, so no extra database
+/// connection per process). A retryable failure keeps the rows claimed for
+/// the shared job backoff (1 s doubling to 5 min, full jitter, honouring
+/// `Retry-After`) and the next claim after it retries; a permanent one is
+/// recorded on the row.
+pub async fn push_stock(job: PushStock, app: Arc<App>) {
+    let attempt = {
+        let mut a = ATTEMPTS.lock().unwrap_or_else(|p| p.into_inner());
+        let n = a.entry(job.channel_id.clone()).or_insert(0);
+        *n += 1;
+        *n
+    };
+    match push_stock_once(&app, &job.channel_id).await {
+        Ok(report) => {
+            ATTEMPTS
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&job.channel_id);
+            if report != PushStockReport::default() {
+                tracing::debug!(channel = %job.channel_id, ?report, "stock push run");
+            }
+        }
+        Err(e) => {
+            let retry_after = match &e {
+                StepError::Retry { retry_after, .. } => *retry_after,
+                StepError::Permanent(_) => None,
+            };
+            let delay = super::JOB_BACKOFF.delay(attempt.saturating_sub(1), retry_after);
+            let until = chrono::Utc::now().timestamp_millis() + delay.as_millis() as i64;
+            tracing::info!(queue = PUSH_STOCK_QUEUE, channel = %job.channel_id, attempt, delay_ms = delay.as_millis() as u64, error = %e, "stock push failed; will retry");
+            if let Err(e) = app.store.hold_stock_channel(&job.channel_id, until).await {
+                tracing::warn!(channel = %job.channel_id, error = %e, "could not hold the stock rows for the retry");
+            }
+        }
+    }
 }
+
+/// Consecutive failed runs per channel (this process), for the backoff.
+static ATTEMPTS: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<String, u32>>> =
+    std::sync::LazyLock::new(Default::default);
 
 /// What one run did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -149,7 +170,7 @@ pub async fn push_stock_once(app: &App, channel_id: &str) -> Result<PushStockRep
 /// The scheduler's part, every tick: fold the change log, turn new low-stock
 /// alerts into `stock.low` notifications, and enqueue a push for each channel
 /// with rows past the debounce.
-pub async fn schedule(app: &App) -> anyhow::Result<usize> {
+pub async fn schedule(app: &Arc<App>) -> anyhow::Result<usize> {
     if let Err(e) = app
         .store
         .notify_stock_alerts(&app.settings.notifications.webhooks)
@@ -174,12 +195,12 @@ pub async fn schedule(app: &App) -> anyhow::Result<usize> {
         .claim_due_stock_channels(&ids, due, now + CLAIM_MS)
         .await?;
     for channel_id in &claimed {
-        app.queue
-            .push_stock
-            .push(PushStock {
+        tokio::spawn(push_stock(
+            PushStock {
                 channel_id: channel_id.clone(),
-            })
-            .await?;
+            },
+            app.clone(),
+        ));
     }
     Ok(claimed.len())
 }
