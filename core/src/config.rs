@@ -512,7 +512,10 @@ pub struct DatabaseSettings {
 }
 
 fn default_max_connections() -> u32 {
-    8
+    // Each queue's worker, the outbound and email loops, the scheduler and
+    // the HTTP API share this pool; 8 ran out on PostgreSQL once there were
+    // nine queues.
+    16
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -15,12 +15,12 @@ mod m20261201_000009_order_list_indexes;
 mod m20261201_000010_outbound_webhooks;
 mod m20261201_000011_inventory_alerts;
 mod m20261201_000012_tracking_page;
+mod m20261202_000013_stock_sync;
 mod m20261202_000014_email;
 mod m20261202_000015_returns;
 mod m20261202_000016_warehouse_floor;
 mod m20261202_000017_pack_verification;
 mod m20261202_000018_channel_budget;
-mod m20261202_000013_stock_sync;
 
 pub use m20261201_000009_order_list_indexes::{
     create_order_list_indexes, drop_order_list_indexes, ORDER_LIST_INDEXES,
@@ -44,12 +44,12 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000010_outbound_webhooks::Migration),
             Box::new(m20261201_000011_inventory_alerts::Migration),
             Box::new(m20261201_000012_tracking_page::Migration),
+            Box::new(m20261202_000013_stock_sync::Migration),
             Box::new(m20261202_000014_email::Migration),
             Box::new(m20261202_000015_returns::Migration),
             Box::new(m20261202_000016_warehouse_floor::Migration),
             Box::new(m20261202_000017_pack_verification::Migration),
             Box::new(m20261202_000018_channel_budget::Migration),
-            Box::new(m20261202_000013_stock_sync::Migration),
         ]
     }
 }
