@@ -493,7 +493,13 @@ async fn four_processes_share_each_channels_budget_and_the_jobs_postgres() {
             .map(|i| seen.iter().filter(|s| s.process == i).count().to_string())
             .collect::<Vec<_>>()
             .join("/");
-        let violations = bucket_violations(&times, declared, 1.0);
+        // The proxy timestamps a request when it arrives, after the client
+        // took its token: on 2 loaded cores the scheduling delay between the
+        // two bunches arrivals. Allow 250 ms of that jitter (at least one
+        // token); without the shared budget Ecwid still lands 100+ requests
+        // beyond it (README, the control run).
+        let jitter_slack = (declared.per_second * 0.25).max(1.0);
+        let violations = bucket_violations(&times, declared, jitter_slack);
         let max_1s = max_in_window(&times, 1000.0);
         let max_60s = max_in_window(&times, 60_000.0);
         // Polls: the order-list requests; two processes' never overlap.
