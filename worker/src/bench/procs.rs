@@ -73,7 +73,7 @@ pub fn config_toml(
     let mut t = format!(
         r#"[database]
 url = "{db_url}"
-max_connections = 8
+max_connections = 16
 
 [server]
 listen = "127.0.0.1:{port}"
