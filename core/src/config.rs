@@ -1282,7 +1282,9 @@ impl EmailSettings {
             }
             if let Some(l) = &s.language {
                 if !is_language(l) {
-                    problems.push(format!("{at}.language: `{l}` is not a language code like de"));
+                    problems.push(format!(
+                        "{at}.language: `{l}` is not a language code like de"
+                    ));
                 }
             }
             if let Some(u) = &s.survey_url {
@@ -1296,7 +1298,10 @@ impl EmailSettings {
                     problems.push(format!("{at}.templates_dir: `{d}` is not a directory"));
                 }
             }
-            if s.from_name.as_deref().is_some_and(|n| n.chars().any(char::is_control)) {
+            if s.from_name
+                .as_deref()
+                .is_some_and(|n| n.chars().any(char::is_control))
+            {
                 problems.push(format!("{at}.from_name: must not hold control characters"));
             }
         }
@@ -1326,7 +1331,11 @@ impl EmailSettings {
                 problems.push(format!("email.reply_to: `{r}` is not an email address"));
             }
         }
-        if self.from_name.as_deref().is_some_and(|n| n.chars().any(char::is_control)) {
+        if self
+            .from_name
+            .as_deref()
+            .is_some_and(|n| n.chars().any(char::is_control))
+        {
             problems.push("email.from_name: must not hold control characters".into());
         }
         if !is_language(&self.default_language) {

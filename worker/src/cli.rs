@@ -1074,20 +1074,21 @@ async fn stock(app: &crate::app::App, cmd: StockCommand) -> anyhow::Result<ExitC
                 .into_iter()
                 .map(|w| w.id)
                 .collect();
-            let (lines, bins, barcodes) = match crate::server::stock::parse_stock_csv_full(&data, &known) {
-                Ok(l) => l,
-                Err(problems) => {
-                    eprintln!(
-                        "{}: {} bad row(s); nothing applied:",
-                        file.display(),
-                        problems.len()
-                    );
-                    for p in problems {
-                        eprintln!("  {p}");
+            let (lines, bins, barcodes) =
+                match crate::server::stock::parse_stock_csv_full(&data, &known) {
+                    Ok(l) => l,
+                    Err(problems) => {
+                        eprintln!(
+                            "{}: {} bad row(s); nothing applied:",
+                            file.display(),
+                            problems.len()
+                        );
+                        for p in problems {
+                            eprintln!("  {p}");
+                        }
+                        return Ok(ExitCode::FAILURE);
                     }
-                    return Ok(ExitCode::FAILURE);
-                }
-            };
+                };
             // A barcode already belonging to another of the seller's skus
             // is a bad row too: checked before anything is applied.
             let mut coded = Vec::new();
@@ -1108,7 +1109,11 @@ async fn stock(app: &crate::app::App, cmd: StockCommand) -> anyhow::Result<ExitC
                 coded.push((w.seller_id, b));
             }
             if !taken.is_empty() {
-                eprintln!("{}: {} bad row(s); nothing applied:", file.display(), taken.len());
+                eprintln!(
+                    "{}: {} bad row(s); nothing applied:",
+                    file.display(),
+                    taken.len()
+                );
                 for p in taken {
                     eprintln!("  {p}");
                 }

@@ -3,8 +3,8 @@
 
 pub mod app;
 pub mod bench;
-pub mod budget;
 pub mod bench_list;
+pub mod budget;
 pub mod cli;
 pub mod demo;
 pub mod email;

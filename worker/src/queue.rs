@@ -3,9 +3,9 @@
 //! the store's connection pool.
 
 use crate::app::App;
-use crate::jobs::{ApplyTrackingEvent, BuyLabel, PollChannel, PushTracking, RouteOrder, VoidLabel};
 use crate::jobs::BuyReturnLabel;
 pub use crate::jobs::BUY_RETURN_LABEL_QUEUE;
+use crate::jobs::{ApplyTrackingEvent, BuyLabel, PollChannel, PushTracking, RouteOrder, VoidLabel};
 use apalis::prelude::*;
 use apalis_postgres::PostgresStorage;
 use apalis_sqlite::SqliteStorage;
@@ -197,7 +197,12 @@ impl JobQueue {
                         crate::jobs::apply_tracking_event
                     ),
                     worker!(v, name("void-label"), app, crate::jobs::void_label),
-                    worker!(rl, name("buy-return-label"), app, crate::jobs::buy_return_label),
+                    worker!(
+                        rl,
+                        name("buy-return-label"),
+                        app,
+                        crate::jobs::buy_return_label
+                    ),
                 )?;
             }
             (
@@ -223,7 +228,12 @@ impl JobQueue {
                         crate::jobs::apply_tracking_event
                     ),
                     worker!(v, name("void-label"), app, crate::jobs::void_label),
-                    worker!(rl, name("buy-return-label"), app, crate::jobs::buy_return_label),
+                    worker!(
+                        rl,
+                        name("buy-return-label"),
+                        app,
+                        crate::jobs::buy_return_label
+                    ),
                 )?;
             }
             _ => anyhow::bail!("queues on different backends"),

@@ -1374,15 +1374,7 @@ async fn stock(
         .await?;
     let warehouses = app.store.stock_warehouses(caller.scope()).await?;
     let body = stock_html(&rows, threshold) + &super::floor::dashboard_links(&warehouses);
-    Ok(page(
-        &app,
-        &caller,
-        StatusCode::OK,
-        "/stock",
-        "Low stock",
-        &body,
-    )
-    .await)
+    Ok(page(&app, &caller, StatusCode::OK, "/stock", "Low stock", &body).await)
 }
 
 fn stock_html(rows: &[StockLevel], threshold: i64) -> String {
