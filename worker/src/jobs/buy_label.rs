@@ -248,57 +248,78 @@ fn label_format_for(app: &App, warehouse_id: &str) -> LabelFormat {
 
 /// `buying → label_bought`: ask first, buy only if the carrier has no label.
 async fn buy_once(app: &App, ship: &shipment::Model) -> Result<(), StepError> {
-    let (Some(account), Some(cs_id), Some(rate_id)) = (
-        ship.carrier_account.as_deref(),
-        ship.carrier_shipment_id.as_deref(),
-        ship.rate_id.as_deref(),
-    ) else {
-        return Err(StepError::Permanent(
-            "shipment is buying without a carrier shipment".into(),
-        ));
+    let label = buy_asking_first(
+        app,
+        "shipment",
+        ship.id,
+        (
+            ship.carrier_account.as_deref(),
+            ship.carrier_shipment_id.as_deref(),
+            ship.rate_id.as_deref(),
+        ),
+        ship.buy_attempts,
+        || app.store.count_buy_attempt(ship.id),
+    )
+    .await?;
+    record(app, ship.id, &label).await
+}
+
+/// Invariant 4's purchase, shared by outbound and return labels: the row
+/// (`what` `id`) holds the carrier account, carrier shipment and rate. An
+/// earlier attempt may have bought the label with the answer lost, so once an
+/// attempt is recorded the carrier is asked first (with none recorded nothing
+/// can have been bought, so the call is skipped); the attempt is counted
+/// before buying; a failed buy looks once more before calling it a failure.
+pub(super) async fn buy_asking_first<F, Fut>(
+    app: &App,
+    what: &str,
+    id: i64,
+    (account, cs_id, rate_id): (Option<&str>, Option<&str>, Option<&str>),
+    attempts_before: i32,
+    count_attempt: F,
+) -> Result<PurchasedLabel, StepError>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<(), sea_orm::DbErr>>,
+{
+    let (Some(account), Some(cs_id), Some(rate_id)) = (account, cs_id, rate_id) else {
+        return Err(StepError::Permanent(format!(
+            "{what} is buying without a carrier shipment"
+        )));
     };
     let Some(carrier) = app.carriers.get(account) else {
         return Err(StepError::Permanent(format!(
             "carrier account `{account}` is no longer configured"
         )));
     };
-    // An earlier attempt may have bought it with the answer lost: ask first.
-    // With no attempt recorded nothing can have been bought, so skip the call.
     let _permit = carrier.gate.acquire().await;
-    let existing = if ship.buy_attempts > 0 {
-        carrier.connector.shipment(cs_id).await?.label
-    } else {
-        None
-    };
-    let label = match existing {
-        Some(label) => {
+    if attempts_before > 0 {
+        if let Some(label) = carrier.connector.shipment(cs_id).await?.label {
             tracing::info!(
-                shipment_id = ship.id,
+                what,
+                id,
                 carrier_shipment = cs_id,
                 "label found at the carrier; recording it"
             );
-            label
+            return Ok(label);
         }
-        None => {
-            app.store.count_buy_attempt(ship.id).await?;
-            match carrier.connector.buy(cs_id, rate_id).await {
-                Ok(label) => label,
-                Err(e) => {
-                    // The answer may be lost while the purchase went through:
-                    // look once more before calling it a failure.
-                    if let Ok(CarrierShipment {
-                        label: Some(label), ..
-                    }) = carrier.connector.shipment(cs_id).await
-                    {
-                        label
-                    } else {
-                        return Err(e.into());
-                    }
-                }
+    }
+    count_attempt().await?;
+    match carrier.connector.buy(cs_id, rate_id).await {
+        Ok(label) => Ok(label),
+        Err(e) => {
+            // The answer may be lost while the purchase went through: look
+            // once more before calling it a failure.
+            if let Ok(CarrierShipment {
+                label: Some(label), ..
+            }) = carrier.connector.shipment(cs_id).await
+            {
+                Ok(label)
+            } else {
+                Err(e.into())
             }
         }
-    };
-    record(app, ship.id, &label).await
+    }
 }
 
 async fn record(app: &App, shipment_id: i64, l: &PurchasedLabel) -> Result<(), StepError> {

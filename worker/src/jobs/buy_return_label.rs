@@ -18,7 +18,7 @@
 use super::{finish, StepError};
 use crate::app::App;
 use apalis::prelude::{Attempt, BoxDynError, Data, TaskId};
-use orderhub_connectors::{CarrierShipment, LabelFormat, LabelRequest, PurchasedLabel};
+use orderhub_connectors::{LabelFormat, LabelRequest, PurchasedLabel};
 use orderhub_core::config::CarrierChoice;
 use orderhub_core::store::returns::{
     return_row, ReturnCarrierShipment, ReturnLabelRecord, RETURN_LABEL_BOUGHT, RETURN_LABEL_BUYING,
@@ -211,55 +211,21 @@ async fn rate_and_choose(app: &App, r: &return_row::Model) -> Result<(), StepErr
 }
 
 /// `label_buying → label_bought`: ask first, buy only if the carrier has no
-/// label for the stored shipment.
+/// label for the stored shipment (the same purchase as outbound labels).
 async fn buy_once(app: &App, r: &return_row::Model) -> Result<(), StepError> {
-    let (Some(account), Some(cs_id), Some(rate_id)) = (
-        r.carrier_account.as_deref(),
-        r.carrier_shipment_id.as_deref(),
-        r.rate_id.as_deref(),
-    ) else {
-        return Err(StepError::Permanent(
-            "return is buying without a carrier shipment".into(),
-        ));
-    };
-    let Some(carrier) = app.carriers.get(account) else {
-        return Err(StepError::Permanent(format!(
-            "carrier account `{account}` is no longer configured"
-        )));
-    };
-    let _permit = carrier.gate.acquire().await;
-    let existing = if r.buy_attempts > 0 {
-        carrier.connector.shipment(cs_id).await?.label
-    } else {
-        None
-    };
-    let label = match existing {
-        Some(label) => {
-            tracing::info!(
-                return_id = r.id,
-                carrier_shipment = cs_id,
-                "return label found at the carrier; recording it"
-            );
-            label
-        }
-        None => {
-            app.store.count_return_buy_attempt(r.id).await?;
-            match carrier.connector.buy(cs_id, rate_id).await {
-                Ok(label) => label,
-                Err(e) => {
-                    // The answer may be lost while the purchase went through.
-                    if let Ok(CarrierShipment {
-                        label: Some(label), ..
-                    }) = carrier.connector.shipment(cs_id).await
-                    {
-                        label
-                    } else {
-                        return Err(e.into());
-                    }
-                }
-            }
-        }
-    };
+    let label = super::buy_label::buy_asking_first(
+        app,
+        "return",
+        r.id,
+        (
+            r.carrier_account.as_deref(),
+            r.carrier_shipment_id.as_deref(),
+            r.rate_id.as_deref(),
+        ),
+        r.buy_attempts,
+        || app.store.count_return_buy_attempt(r.id),
+    )
+    .await?;
     record(app, r.id, &label).await
 }
 
