@@ -131,14 +131,9 @@ use email_outbox as outbox;
 use email_watermark as watermark;
 
 /// Whether an `exception` event is a delivery problem raised by the
-/// scheduler's sweep (`Store::raise_delivery_problem`): its reason is one
-/// of the sweep's two ("no tracking progress for …", "past the promised
-/// date … and not delivered").
+/// scheduler's sweep (`Store::raise_delivery_problem` marks its detail).
 pub fn is_delivery_problem(detail: &Value) -> bool {
-    detail["shipment_id"].is_i64()
-        && detail["reason"].as_str().is_some_and(|r| {
-            r.starts_with("no tracking progress for ") || r.starts_with("past the promised date ")
-        })
+    detail["problem"].as_str() == Some(super::tracking_page::DELIVERY_PROBLEM)
 }
 
 /// The customer email a timeline event becomes, if any.
@@ -644,7 +639,7 @@ mod tests {
         assert_eq!(
             email_type(
                 "exception",
-                &json!({"shipment_id": 3, "reason": "past the promised date 2026-12-09 and not delivered"})
+                &json!({"shipment_id": 3, "reason": "past the promised date 2026-12-09 and not delivered", "problem": "delivery"})
             ),
             Some("delivery.problem")
         );

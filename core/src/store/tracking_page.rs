@@ -63,6 +63,9 @@ pub struct DeliveryWatch {
     pub last_progress_at: DateTime<Utc>,
 }
 
+/// `problem` in the detail of the exception a delivery problem raises.
+pub const DELIVERY_PROBLEM: &str = "delivery";
+
 /// A well-formed token: 64 lowercase hex characters.
 pub fn is_tracking_token(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
@@ -283,7 +286,9 @@ impl Store {
             order_id,
             events::EVENT_EXCEPTION,
             events::ACTOR_SYSTEM,
-            serde_json::json!({ "shipment_id": shipment_id, "reason": reason }),
+            // `problem` marks the exception as the sweep's, so readers
+            // (customer email) need not parse the reason text.
+            serde_json::json!({ "shipment_id": shipment_id, "reason": reason, "problem": DELIVERY_PROBLEM }),
         )
         .await?;
         if !Store::transition_order(&tx, order_id, from, OrderStatus::Exception, Some(reason))
