@@ -312,10 +312,24 @@ impl MappingError {
     }
 }
 
-/// Parse a decimal money string exactly, naming the field on failure.
+/// The largest amount (in either sign) [`parse_money`] takes: a quadrillion
+/// units of any currency. The mappings multiply amounts by quantities (`u32`)
+/// and add them up in `Decimal`, whose arithmetic panics past ~7.9e28; with
+/// amounts bounded, every such product and sum stays far inside it.
+pub const MAX_AMOUNT: i64 = 1_000_000_000_000_000;
+
+/// Parse a decimal money string exactly, naming the field on failure; an
+/// amount beyond ±[`MAX_AMOUNT`] is refused.
 pub fn parse_money(field: &str, s: &str) -> Result<Decimal, MappingError> {
-    Decimal::from_str(s.trim())
-        .map_err(|_| MappingError::new(field, format!("`{s}` is not a decimal amount")))
+    let d = Decimal::from_str(s.trim())
+        .map_err(|_| MappingError::new(field, format!("`{s}` is not a decimal amount")))?;
+    if d.abs() > Decimal::from(MAX_AMOUNT) {
+        return Err(MappingError::new(
+            field,
+            format!("`{s}` is beyond ±{MAX_AMOUNT}"),
+        ));
+    }
+    Ok(d)
 }
 
 #[cfg(test)]
