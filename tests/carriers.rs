@@ -947,6 +947,131 @@ async fn rate_shopping_asks_every_account_and_keeps_the_verdicts() {
     );
 }
 
+/// A warehouse configured for ZPL (`label_format = "zpl"`) whose only
+/// carrier is Shippo, or Sendcloud, gets ZPL labels, as EasyPost's do in
+/// `warehouse_floor`: every label is recorded as ZPL, and the warehouse's
+/// ZPL batch (`GET /api/warehouses/{id}/labels.zpl`) holds one `^XA … ^XZ`
+/// label per shipment with its tracking code, each fetched as its vendor
+/// serves it — Shippo: the transaction bought with `label_file_type`
+/// `ZPLII`, its `label_url` a plain file link; Sendcloud: the parcel's
+/// documents link, downloaded with the account's keys and
+/// `Accept: application/zpl` (counted by the sandbox). PDF warehouses on
+/// these carriers are the conformance suite's (its merged PDF; Sendcloud's
+/// PDF links are downloaded with the keys too).
+async fn zpl_warehouse(kind: &'static str) {
+    const N: u64 = 3;
+    let shop = Sandbox::start().await;
+    shop.seed(N as u32, 1).await;
+    let carrier = CarrierSandbox::start_with(kind, SandboxLimits::Volume).await;
+    let url = fresh_db(Db::Sqlite).await;
+    let toml = config_toml(&url, &shop.base, "concurrency = 4").replace(
+        "[server]\n",
+        "[server]\napi_token_env = \"ORDERHUB_TEST_API_TOKEN\"\n",
+    ) + &carrier.carrier_toml_with(
+        ACCOUNT,
+        &[
+            ("requests_per_second", "200"),
+            ("read_requests_per_second", "200"),
+        ],
+    ) + &warehouse_toml("thermal", "acme", &[ACCOUNT])
+        .replace("carriers = [", "label_format = \"zpl\"\ncarriers = [")
+        + SHIPPING;
+    let (app, addr) = start_app(&toml).await;
+    let store = app.store.clone();
+    let routed = wait_for(Duration::from_secs(60), || {
+        let s = store.clone();
+        async move {
+            s.fulfillment_counts()
+                .await
+                .map(|c| c.shipments >= N)
+                .unwrap_or(false)
+        }
+    })
+    .await;
+    assert!(routed, "{kind}: every order synced and routed");
+    let (st, report) = api_post(
+        addr,
+        "/api/shipments/labels:batch",
+        json!({ "all_ready": true }),
+    )
+    .await;
+    assert_eq!(st, 200, "{kind}: {report}");
+    assert_eq!(report["bought"], N, "{kind}: {report}");
+    let ships = shipments(&store).await;
+    assert_eq!(ships.len() as u64, N);
+    for s in &ships {
+        assert_eq!(s.label_format.as_deref(), Some("zpl"), "{kind}: {s:?}");
+    }
+    for item in report["items"].as_array().unwrap() {
+        assert_eq!(item["label_format"], "zpl", "{kind}: {item}");
+    }
+
+    let r = reqwest::Client::new()
+        .get(api(addr, "/api/warehouses/thermal/labels.zpl"))
+        .bearer_auth(API_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{kind}");
+    assert_eq!(r.headers()["content-type"], "application/zpl");
+    let left_out = r
+        .headers()
+        .get("x-orderhub-left-out")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    assert_eq!(left_out, "", "{kind}: every label fetched");
+    let zpl = r.text().await.unwrap();
+    assert_eq!(zpl.matches("^XA").count() as u64, N, "{kind}: {zpl}");
+    assert_eq!(zpl.matches("^XZ").count() as u64, N, "{kind}: {zpl}");
+    for s in &ships {
+        let code = s.tracking_code.as_deref().unwrap();
+        assert!(zpl.contains(code), "{kind}: {code} in {zpl}");
+    }
+
+    // What the vendor was asked, from its side.
+    match kind {
+        "sendcloud" => {
+            let downloads = carrier.recorded("label_downloads_by_format").await;
+            assert_eq!(downloads.get("zpl"), Some(&N), "{kind}: {downloads:?}");
+            assert_eq!(downloads.get("pdf"), None, "{kind}: {downloads:?}");
+        }
+        "shippo" => {
+            for s in &ships {
+                let t: Value = carrier
+                    .http
+                    .get(format!(
+                        "{}/transactions/{}",
+                        carrier.base,
+                        s.label_id.as_deref().unwrap()
+                    ))
+                    .header(
+                        "authorization",
+                        format!("ShippoToken {}", carrier.profile.secret("api_token")),
+                    )
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                assert_eq!(t["label_file_type"], "ZPLII", "{t}");
+                assert!(t["label_url"].as_str().unwrap().ends_with(".zpl"), "{t}");
+            }
+        }
+        _ => unreachable!(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zpl_warehouse_on_shippo_gets_zpl_labels() {
+    zpl_warehouse("shippo").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zpl_warehouse_on_sendcloud_gets_zpl_labels() {
+    zpl_warehouse("sendcloud").await;
+}
+
 macro_rules! carrier_conformance {
     ($($kind:ident),* $(,)?) => {$(
         mod $kind {

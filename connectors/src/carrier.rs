@@ -54,6 +54,17 @@ impl LabelFormat {
             _ => None,
         }
     }
+
+    /// The file's media type: its `Content-Type`, and the `Accept` value
+    /// that asks for it where a carrier chooses the format by content
+    /// negotiation (Sendcloud's parcel documents).
+    pub fn media_type(self) -> &'static str {
+        match self {
+            LabelFormat::Pdf => "application/pdf",
+            LabelFormat::Png => "image/png",
+            LabelFormat::Zpl => "application/zpl",
+        }
+    }
 }
 
 /// What a label is bought for.
@@ -127,6 +138,19 @@ pub struct CarrierCapabilities {
     pub label_formats: &'static [LabelFormat],
 }
 
+impl CarrierCapabilities {
+    /// The format a label is made in when the warehouse asks for `asked`:
+    /// `asked` when this carrier makes it, PDF otherwise (the bought label's
+    /// `label_format` then says PDF, which is what the shipment records).
+    pub fn label_format_for(&self, asked: LabelFormat) -> LabelFormat {
+        if self.label_formats.contains(&asked) {
+            asked
+        } else {
+            LabelFormat::Pdf
+        }
+    }
+}
+
 impl Default for CarrierCapabilities {
     fn default() -> Self {
         Self {
@@ -184,6 +208,20 @@ pub trait Carrier: Send + Sync {
             "{} labels cannot be voided through orderhub",
             self.kind()
         )))
+    }
+
+    /// The file of a bought label (`label_url`, in `format`), for carriers
+    /// whose label links need the account's credentials or choose the format
+    /// by the request (Sendcloud: Basic auth and `Accept`). `Ok(None)` means
+    /// the link is public and is fetched as it is (EasyPost's and Shippo's
+    /// pre-signed file links), which is the default.
+    async fn label_file(
+        &self,
+        label_url: &str,
+        format: LabelFormat,
+    ) -> Result<Option<Vec<u8>>, RemoteError> {
+        let _ = (label_url, format);
+        Ok(None)
     }
 
     /// Whether this account makes return labels

@@ -11,6 +11,7 @@
 use crate::app::App;
 use crate::jobs::{buy_label_once, StepError};
 use futures::stream::{self, StreamExt};
+use orderhub_connectors::LabelFormat;
 use orderhub_core::store::SHIPMENT_LABEL_BOUGHT;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
@@ -195,7 +196,7 @@ pub async fn merged_labels(
             ));
             continue;
         };
-        match fetch(&http, url).await {
+        match label_file(app, &http, s.carrier_account.as_deref(), url, "pdf").await {
             Ok(bytes) => files.push(bytes),
             Err(e) => left_out.push((id, format!("label not fetched: {e}"))),
         }
@@ -207,10 +208,30 @@ pub async fn merged_labels(
     Ok((Some(merged), left_out))
 }
 
-async fn fetch(http: &reqwest::Client, url: &str) -> anyhow::Result<Vec<u8>> {
+/// The file of a bought label (`url`, recorded as `format`): downloaded by
+/// the shipment's carrier account when its carrier downloads its own links
+/// (Sendcloud: the account's keys, and `Accept` naming the format), else
+/// the link as it is (EasyPost's and Shippo's pre-signed links, labels
+/// recorded by hand). At most 20 MB.
+pub async fn label_file(
+    app: &App,
+    http: &reqwest::Client,
+    carrier_account: Option<&str>,
+    url: &str,
+    format: &str,
+) -> anyhow::Result<Vec<u8>> {
+    let account = carrier_account.and_then(|a| app.carriers.get(a));
+    if let (Some(account), Some(format)) = (account, LabelFormat::parse(format)) {
+        if let Some(bytes) = account.connector.label_file(url, format).await? {
+            anyhow::ensure!(bytes.len() <= 20 << 20, "label larger than 20 MB");
+            return Ok(bytes);
+        }
+    }
     let r = http.get(url).send().await?;
     anyhow::ensure!(r.status().is_success(), "status {}", r.status().as_u16());
-    Ok(r.bytes().await?.to_vec())
+    let bytes = r.bytes().await?;
+    anyhow::ensure!(bytes.len() <= 20 << 20, "label larger than 20 MB");
+    Ok(bytes.to_vec())
 }
 
 /// What asking for a void right now came to.

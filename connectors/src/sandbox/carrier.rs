@@ -115,18 +115,27 @@ fn pdf_text(s: &str) -> String {
     out
 }
 
-/// A minimal valid PDF 1.4: catalog, pages, one 288×432 pt page, Helvetica,
-/// and a content stream with two lines of text; the xref offsets are computed.
+/// The 4×6 in label PDF of [`label_document`].
 fn label_pdf(carrier: &str, tracking_code: &str) -> Vec<u8> {
+    label_pdf_page(carrier, tracking_code, (288, 432))
+}
+
+/// A label PDF on a page of `(width, height)` points (72 to the inch), for
+/// vendors whose PDF sizes are chosen per label (Shippo's `PDF_4x8`,
+/// `PDF_A4`, ...). A minimal valid PDF 1.4: catalog, pages, one page,
+/// Helvetica, and a content stream with two lines of text near the top; the
+/// xref offsets are computed.
+pub fn label_pdf_page(carrier: &str, tracking_code: &str, (width, height): (u32, u32)) -> Vec<u8> {
     let content = format!(
-        "BT /F1 18 Tf 24 380 Td ({}) Tj 0 -30 Td (TRACKING {}) Tj ET",
+        "BT /F1 18 Tf 24 {} Td ({}) Tj 0 -30 Td (TRACKING {}) Tj ET",
+        height.saturating_sub(52),
         pdf_text(carrier),
         pdf_text(tracking_code)
     );
     let objects = [
         "<< /Type /Catalog /Pages 2 0 R >>".to_string(),
         "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_string(),
-        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 288 432] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>".to_string(),
+        format!("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {width} {height}] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>"),
         format!("<< /Length {} >>\nstream\n{}\nendstream", content.len(), content),
         "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_string(),
     ];

@@ -348,7 +348,12 @@ pub async fn print_pdf(
             no_label.push(format!("{sid}:zpl"));
             continue;
         }
-        match fetch(&http, url).await {
+        let account = app
+            .store
+            .shipment(sid)
+            .await?
+            .and_then(|s| s.carrier_account);
+        match fetch(&app, &http, account.as_deref(), url, format).await {
             Ok(bytes) => {
                 let page = if format == "png" {
                     crate::packing_slip::png_page_pdf(&bytes)
@@ -428,7 +433,7 @@ pub async fn labels_zpl(
             left_out.push(sid);
             continue;
         };
-        match fetch(&http, url).await {
+        match fetch(&app, &http, s.carrier_account.as_deref(), url, "zpl").await {
             Ok(bytes) => match String::from_utf8(bytes) {
                 Ok(text) if text.trim_start().starts_with("^XA") => {
                     out.push_str(text.trim_end());
@@ -468,13 +473,16 @@ fn label_client(app: &App) -> reqwest::Client {
         .unwrap_or_default()
 }
 
-/// A label file, at most 20 MB.
-async fn fetch(http: &reqwest::Client, url: &str) -> anyhow::Result<Vec<u8>> {
-    let r = http.get(url).send().await?;
-    anyhow::ensure!(r.status().is_success(), "status {}", r.status().as_u16());
-    let bytes = r.bytes().await?;
-    anyhow::ensure!(bytes.len() <= 20 << 20, "label larger than 20 MB");
-    Ok(bytes.to_vec())
+/// A label file, at most 20 MB: through its carrier account when the
+/// carrier downloads its own links (see [`crate::labels::label_file`]).
+async fn fetch(
+    app: &App,
+    http: &reqwest::Client,
+    carrier_account: Option<&str>,
+    url: &str,
+    format: &str,
+) -> anyhow::Result<Vec<u8>> {
+    crate::labels::label_file(app, http, carrier_account, url, format).await
 }
 
 // Schemas of the answers (mirroring `orderhub_core::picklist`).

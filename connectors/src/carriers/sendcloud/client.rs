@@ -13,6 +13,14 @@
 //!   connector then reads the parcel (`GET /api/v2/parcels/{id}`) and returns
 //!   the label it already has — a retry after a lost answer records the label
 //!   instead of buying again.
+//! - Labels: PDF is the parcel's `label.label_printer` link. PNG and ZPL are
+//!   its parcel-documents link, `GET /api/v2/parcels/{id}/documents/label`
+//!   with `dpi` (300 for PNG, 203 for ZPL), the format chosen by the
+//!   download's `Accept` (`image/png`, `application/zpl`); Sendcloud makes
+//!   one label per parcel and converts it on download, so the format asked
+//!   in `create_shipment` travels in the carrier shipment id
+//!   (`<parcel id>~zpl`; plain `<parcel id>` for PDF). Every label link
+//!   needs the account's Basic auth: `label_file` downloads it.
 //! - `POST /api/v2/parcels/{id}/cancel` voids: 200 `cancelled` → voided,
 //!   202 (queued) → submitted, 400 → rejected with Sendcloud's message.
 //! - Auth: HTTP Basic, public key as user, secret key as password.
@@ -56,6 +64,10 @@ pub const DEFAULT_READ_REQUESTS_PER_SECOND: f64 = SAFE_PER_MINUTE / 60.0;
 /// Sendcloud's prices carry no currency in v2; the account's (option
 /// `currency`) is used, EUR by default.
 pub const DEFAULT_CURRENCY: &str = "EUR";
+/// The label formats Sendcloud serves: PDF (every carrier), ZPL (native or
+/// converted) and PNG (converted from the PDF), per sendcloud.dev "Print
+/// your labels".
+pub const LABEL_FORMATS: &[LabelFormat] = &[LabelFormat::Pdf, LabelFormat::Png, LabelFormat::Zpl];
 /// The heaviest parcel accepted before conversion (ounces).
 const MAX_WEIGHT_OZ: i64 = 1_000_000;
 
@@ -486,6 +498,7 @@ impl SendcloudConnector {
         &self,
         parcel: &Parcel,
         methods: &[ShippingMethod],
+        format: LabelFormat,
     ) -> Result<CarrierShipment, RemoteError> {
         if parcel.id.trim().is_empty() {
             return Err(mapping_error("parcel.id: missing".into()));
@@ -494,9 +507,9 @@ impl SendcloudConnector {
         let weight = mapping::parse_decimal("parcel.weight", parcel.weight.as_deref())
             .map_err(mapping_error)?;
         let rates = rates_from_methods(methods, &country, weight, &self.currency);
-        let label = self.label_of(parcel, methods).await?;
+        let label = self.label_of(parcel, methods, format).await?;
         Ok(CarrierShipment {
-            id: parcel.id.trim().to_string(),
+            id: mapping::carrier_shipment_id(&parcel.id, format),
             rates,
             label,
         })
@@ -507,8 +520,9 @@ impl SendcloudConnector {
         &self,
         parcel: &Parcel,
         methods: &[ShippingMethod],
+        format: LabelFormat,
     ) -> Result<Option<PurchasedLabel>, RemoteError> {
-        if label_from_parcel(parcel, Some((Decimal::ZERO, String::new())))
+        if label_from_parcel(parcel, Some((Decimal::ZERO, String::new())), format)
             .map_err(mapping_error)?
             .is_none()
         {
@@ -529,7 +543,8 @@ impl SendcloudConnector {
             Some(a) => a,
             None => self.method_price(method_id, &country).await?,
         };
-        label_from_parcel(parcel, Some((amount, self.currency.clone()))).map_err(mapping_error)
+        label_from_parcel(parcel, Some((amount, self.currency.clone())), format)
+            .map_err(mapping_error)
     }
 }
 
@@ -546,7 +561,7 @@ impl Carrier for SendcloudConnector {
             // needs the create-and-announce call, which skips rating.
             multi_parcel: false,
             voids: true,
-            label_formats: &[LabelFormat::Pdf],
+            label_formats: LABEL_FORMATS,
         }
     }
 
@@ -601,18 +616,22 @@ impl Carrier for SendcloudConnector {
                 req.to.postal_code.as_deref(),
             )
             .await?;
-        self.shipment_of(&created, &methods).await
+        // A format Sendcloud does not make falls back to PDF (the label says so).
+        let format = self.capabilities().label_format_for(req.label_format);
+        self.shipment_of(&created, &methods, format).await
     }
 
     async fn shipment(&self, carrier_shipment_id: &str) -> Result<CarrierShipment, RemoteError> {
-        let id = parse_id("parcel id", carrier_shipment_id)?;
+        let (parcel_id, format) =
+            mapping::split_shipment_id(carrier_shipment_id).map_err(RemoteError::permanent)?;
+        let id = parse_id("parcel id", parcel_id)?;
         let parcel = self.get_parcel(id).await?;
         let country = Self::parcel_country(&parcel)
             .ok_or_else(|| mapping_error("parcel.country.iso_2: missing".into()))?;
         let methods = self
             .methods_to(&country, None, parcel.postal_code.as_deref())
             .await?;
-        self.shipment_of(&parcel, &methods).await
+        self.shipment_of(&parcel, &methods, format).await
     }
 
     async fn buy(
@@ -620,7 +639,9 @@ impl Carrier for SendcloudConnector {
         carrier_shipment_id: &str,
         rate_id: &str,
     ) -> Result<PurchasedLabel, RemoteError> {
-        let parcel_id = parse_id("parcel id", carrier_shipment_id)?;
+        let (parcel_id, format) =
+            mapping::split_shipment_id(carrier_shipment_id).map_err(RemoteError::permanent)?;
+        let parcel_id = parse_id("parcel id", parcel_id)?;
         let method_id = parse_id("shipping method id", rate_id)?;
         let body = serde_json::to_value(mapping::label_request(parcel_id, method_id))
             .map_err(|e| RemoteError::permanent(format!("request not encodable: {e}")))?;
@@ -637,7 +658,7 @@ impl Carrier for SendcloudConnector {
             // the one bought.
             Err(e) if status_of(&e) == Some(400) => {
                 let p = self.get_parcel(parcel_id).await?;
-                let announced = label_from_parcel(&p, Some((Decimal::ZERO, String::new())))
+                let announced = label_from_parcel(&p, Some((Decimal::ZERO, String::new())), format)
                     .ok()
                     .flatten()
                     .is_some();
@@ -662,7 +683,7 @@ impl Carrier for SendcloudConnector {
             }
             Err(e) => return Err(e),
         };
-        match self.label_of(&parcel, &[]).await? {
+        match self.label_of(&parcel, &[], format).await? {
             Some(label) => Ok(label),
             None => Err(RemoteError::permanent(format!(
                 "Sendcloud did not announce parcel {parcel_id}: status {} {}",
@@ -682,7 +703,12 @@ impl Carrier for SendcloudConnector {
         label_id: &str,
     ) -> Result<VoidStatus, RemoteError> {
         let id = match label_id.trim() {
-            "" => parse_id("parcel id", carrier_shipment_id)?,
+            "" => parse_id(
+                "parcel id",
+                mapping::split_shipment_id(carrier_shipment_id)
+                    .map_err(RemoteError::permanent)?
+                    .0,
+            )?,
             l => parse_id("label id", l)?,
         };
         let url = self.url(&["api", "v2", "parcels", &id.to_string(), "cancel"])?;
@@ -710,6 +736,54 @@ impl Carrier for SendcloudConnector {
             Err(e) if status_of(&e) == Some(410) => Ok(VoidStatus::Voided),
             Err(e) => Err(e),
         }
+    }
+
+    /// Sendcloud's label links (label printer, A4 sheets, parcel
+    /// documents) answer only with the account's Basic auth, and the
+    /// parcel-documents link serves the format the `Accept` header names.
+    /// The keys go only to the configured API's own origin: another host's
+    /// link is left to a plain download.
+    async fn label_file(
+        &self,
+        label_url: &str,
+        format: LabelFormat,
+    ) -> Result<Option<Vec<u8>>, RemoteError> {
+        let url = url::Url::parse(label_url.trim())
+            .map_err(|e| RemoteError::permanent(format!("label URL `{label_url}`: {e}")))?;
+        if url.origin() != self.base.origin() {
+            return Ok(None);
+        }
+        let (user, pass) = (self.public_key.0.as_str(), self.secret_key.0.as_str());
+        let accept = format.media_type();
+        self.read
+            .execute(
+                |c| {
+                    c.get(url.clone())
+                        .basic_auth(user, Some(pass))
+                        .header(http::header::ACCEPT, accept)
+                },
+                |resp| {
+                    let ct = resp
+                        .headers
+                        .get(http::header::CONTENT_TYPE)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("");
+                    // A label bought as native ZPL stays ZPL whatever is
+                    // asked (Sendcloud's note): a mismatch is not the file
+                    // the warehouse can print.
+                    let other = [LabelFormat::Pdf, LabelFormat::Png, LabelFormat::Zpl]
+                        .into_iter()
+                        .any(|f| f != format && ct.starts_with(f.media_type()));
+                    if other {
+                        return Err(RemoteError::permanent(format!(
+                            "Sendcloud served the label as `{ct}`, not `{accept}`"
+                        )));
+                    }
+                    Ok(Some(resp.body.to_vec()))
+                },
+            )
+            .await
+            .map_err(|e| self.redact(e))
     }
 
     fn verify_webhook(

@@ -298,13 +298,98 @@ pub fn status_id(p: &Parcel) -> Option<i64> {
     p.status.as_ref().and_then(|s| s.id)
 }
 
+/// The `dpi` a label is asked in from the parcel-documents endpoint: PNG at
+/// 300 (its default; 150 and 300 are valid), ZPL at 203 (the thermal
+/// printers' resolution; Sendcloud says ZPL is not affected by `dpi`, and
+/// client libraries send 203, 300 or 600 with it), PDF at 72 (the only one).
+pub fn document_dpi(format: LabelFormat) -> u32 {
+    match format {
+        LabelFormat::Pdf => 72,
+        LabelFormat::Png => 300,
+        LabelFormat::Zpl => 203,
+    }
+}
+
+/// The parcel-documents link of a parcel's label in `format`: the parcel's
+/// `documents[type = label].link` (or, in an answer without `documents`,
+/// the same path on the host of its label-printer URL:
+/// `/api/v2/parcels/{id}/documents/label`) with `dpi`. The format itself is
+/// chosen by the `Accept` header of the download, see
+/// [`super::client::SendcloudConnector`]'s `label_file`.
+pub fn document_url(p: &Parcel, format: LabelFormat) -> Option<String> {
+    let linked = p
+        .documents
+        .iter()
+        .find(|d| d.kind == "label")
+        .and_then(|d| clean(&d.link))
+        .and_then(|l| url::Url::parse(&l).ok());
+    let mut url = match linked {
+        Some(u) => u,
+        None => {
+            let printer = p.label.as_ref().and_then(|l| clean(&l.label_printer))?;
+            let mut u = url::Url::parse(&printer).ok()?;
+            let id = p.id.trim();
+            if id.is_empty() {
+                return None;
+            }
+            u.set_query(None);
+            u.path_segments_mut().ok()?.clear().extend([
+                "api",
+                "v2",
+                "parcels",
+                id,
+                "documents",
+                "label",
+            ]);
+            u
+        }
+    };
+    let kept: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| k != "dpi")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    url.query_pairs_mut()
+        .clear()
+        .extend_pairs(kept)
+        .append_pair("dpi", &document_dpi(format).to_string());
+    Some(url.to_string())
+}
+
+/// The carrier shipment id orderhub holds: the parcel id, followed by `~png`
+/// / `~zpl` when the label is not a PDF. The connector keeps nothing between
+/// calls, so the format asked in `create_shipment` travels with the id to
+/// `buy` and `shipment` (Sendcloud makes one label and serves it in the
+/// format the download asks for).
+pub fn carrier_shipment_id(parcel_id: &str, format: LabelFormat) -> String {
+    match format {
+        LabelFormat::Pdf => parcel_id.trim().to_string(),
+        other => format!("{}~{}", parcel_id.trim(), other.as_str()),
+    }
+}
+
+/// Split a carrier shipment id into the parcel id and the label format.
+pub fn split_shipment_id(id: &str) -> Result<(&str, LabelFormat), String> {
+    let id = id.trim();
+    match id.rsplit_once('~') {
+        Some((parcel, f)) => Ok((
+            parcel,
+            LabelFormat::parse(f)
+                .ok_or_else(|| format!("shipment id `{id}`: unknown label format `{f}`"))?,
+        )),
+        None => Ok((id, LabelFormat::Pdf)),
+    }
+}
+
 /// The label a parcel holds: `None` until it is announced (no tracking
-/// number or no label URL; status 999 "No label"). The label-printer PDF is
-/// preferred (one label per page); the first A4 sheet otherwise. `price` is
-/// what the parcel's method costs (Sendcloud's parcel does not carry it).
+/// number or no label URL; status 999 "No label"). A PDF is the
+/// label-printer PDF (one label per page), or the first A4 sheet; PNG and
+/// ZPL are the parcel-documents link ([`document_url`]). `price` is what the
+/// parcel's method costs (Sendcloud's parcel does not carry it).
 pub fn label_from_parcel(
     p: &Parcel,
     price: Option<(Decimal, String)>,
+    format: LabelFormat,
 ) -> Result<Option<PurchasedLabel>, String> {
     if status_id(p) == Some(999) {
         return Ok(None);
@@ -312,14 +397,17 @@ pub fn label_from_parcel(
     let Some(tracking_code) = clean(&p.tracking_number) else {
         return Ok(None);
     };
-    let label_url = p.label.as_ref().and_then(|l| {
-        clean(&l.label_printer).or_else(|| {
-            l.normal_printer
-                .iter()
-                .find(|u| !u.trim().is_empty())
-                .cloned()
-        })
-    });
+    let label_url = match format {
+        LabelFormat::Pdf => p.label.as_ref().and_then(|l| {
+            clean(&l.label_printer).or_else(|| {
+                l.normal_printer
+                    .iter()
+                    .find(|u| !u.trim().is_empty())
+                    .cloned()
+            })
+        }),
+        other => document_url(p, other),
+    };
     let Some(label_url) = label_url else {
         return Ok(None);
     };
@@ -343,8 +431,7 @@ pub fn label_from_parcel(
         tracking_url: clean(&p.tracking_url),
         // Sendcloud cancels by parcel (`POST /api/v2/parcels/{id}/cancel`).
         label_id: p.id.clone(),
-        // v2's label URLs serve PDF.
-        label_format: LabelFormat::Pdf,
+        label_format: format,
     }))
 }
 

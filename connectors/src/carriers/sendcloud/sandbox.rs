@@ -23,6 +23,12 @@
 //!   PostNL, DHL and DPD methods in weight brackets, priced per destination.
 //! - `GET /api/v2/labels/label_printer/{id}` and `/normal_printer/{id}`: the
 //!   label PDF ([`label_document`]).
+//! - `GET /api/v2/parcels/{id}/documents/{type}` (the parcel's
+//!   `documents[].link` once announced): the label in the format the
+//!   `Accept` header names — `application/pdf` (default), `application/zpl`,
+//!   `image/png` — with `dpi` checked per format ([`DOCUMENT_DPI`]; PDF 72,
+//!   PNG 150/300, ZPL any); 406 for another `Accept`, 400 for a bad `dpi`,
+//!   404 for an unknown type or a parcel without that document.
 //!
 //! Parcels move 1 "Announced" → 3 "En route to sorting center" → 92 "Driver
 //! en route" → 11 "Delivered", one step per `advance_every_ms` (0: only when
@@ -43,7 +49,9 @@
 
 use super::client::{delivery_id, sign_webhook, HEADER_SIGNATURE};
 use super::mapping::{self, message_for_id};
-use super::wire::{Label, MethodCountry, Parcel, ParcelInput, ShipmentRef, ShippingMethod, Status};
+use super::wire::{
+    Document, Label, MethodCountry, Parcel, ParcelInput, ShipmentRef, ShippingMethod, Status,
+};
 use crate::carrier::LabelFormat;
 use crate::sandbox::carrier::label_document;
 use crate::sandbox::{json_response, parse_body, Fault, SandboxCore, SandboxLimits};
@@ -519,6 +527,7 @@ impl SendcloudSandbox {
             }
             r["labels_by_reference"] = json!({});
             r["voids_by_reference"] = json!({});
+            r["label_downloads_by_format"] = json!({});
         });
         let limiter = Mutex::new(Limiter::new(opts.limits));
         let sb = Self {
@@ -554,6 +563,10 @@ impl SendcloudSandbox {
             .route("/api/v2/shipping_methods", get(list_methods))
             .route("/api/v2/shipping_methods/{id}", get(get_method))
             .route("/api/v2/labels/{printer}/{id}", get(label_file))
+            .route(
+                "/api/v2/parcels/{id}/documents/{type}",
+                get(parcel_document),
+            )
             .route("/_sandbox/subscribe", post(subscribe))
             .route("/_sandbox/trackers/advance", post(advance_all))
             .route("/_sandbox/trackers/{code}/advance", post(advance_one))
@@ -921,6 +934,11 @@ fn announce(
             "{origin}/api/v2/labels/label_printer/{id}?hash={hash}"
         )),
     });
+    p.documents = vec![Document {
+        kind: "label".into(),
+        size: Some("a6".into()),
+        link: Some(format!("{origin}/api/v2/parcels/{id}/documents/label")),
+    }];
     p.shipment = Some(ShipmentRef {
         id: Some(m.id),
         name: Some(m.name.into()),
@@ -1420,6 +1438,162 @@ async fn label_file(
         return not_found(&request);
     };
     let (ct, bytes) = label_document(LabelFormat::Pdf, &carrier.to_ascii_uppercase(), &tracking);
+    (StatusCode::OK, [(header::CONTENT_TYPE, ct)], bytes).into_response()
+}
+
+/// The document types `GET /api/v2/parcels/{id}/documents/{type}` knows.
+pub const DOCUMENT_TYPES: [&str; 7] = [
+    "air-waybill",
+    "cn23",
+    "cn23-default",
+    "commercial-invoice",
+    "cp71",
+    "label",
+    "qr",
+];
+
+/// The `dpi` values the endpoint takes.
+pub const DOCUMENT_DPI: [u32; 5] = [72, 150, 203, 300, 600];
+
+#[derive(Deserialize, Default)]
+struct DocumentQuery {
+    dpi: Option<String>,
+}
+
+/// The format an `Accept` header asks for: absent, `*/*` or
+/// `application/*` is PDF (the default), `image/*` PNG; the first
+/// acceptable entry wins. `Err` when nothing in it can be served.
+fn accept_format(headers: &HeaderMap) -> Result<LabelFormat, String> {
+    let Some(v) = headers.get(header::ACCEPT) else {
+        return Ok(LabelFormat::Pdf);
+    };
+    let text = v.to_str().map_err(|_| "?".to_string())?;
+    if text.trim().is_empty() {
+        return Ok(LabelFormat::Pdf);
+    }
+    for entry in text.split(',') {
+        let mime = entry.split(';').next().unwrap_or("").trim();
+        match mime.to_ascii_lowercase().as_str() {
+            "application/pdf" | "application/*" | "*/*" => return Ok(LabelFormat::Pdf),
+            "application/zpl" => return Ok(LabelFormat::Zpl),
+            "image/png" | "image/*" => return Ok(LabelFormat::Png),
+            _ => {}
+        }
+    }
+    Err(text.to_string())
+}
+
+/// `GET /api/v2/parcels/{id}/documents/{type}`: the label of an announced
+/// parcel in the format `Accept` names, as Sendcloud's v2 OpenAPI gives the
+/// endpoint. `dpi` must be one of 72, 150, 203, 300, 600 and fit the format
+/// (PDF 72; PNG 150 or 300, default 300; ZPL is not affected); an unknown
+/// `Accept` → 406, a bad `dpi` → 400, an unknown type or a parcel without
+/// the document → 404, all in Sendcloud's error body. Downloads are counted
+/// in `stats.recorded.label_downloads_by_format`.
+async fn parcel_document(
+    State(shared): State<Arc<Shared>>,
+    Path((id, kind)): Path<(String, String)>,
+    Query(q): Query<DocumentQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let request = format!("/api/v2/parcels/{id}/documents/{kind}");
+    let fault = match gate(
+        &shared,
+        &Method::GET,
+        "/api/v2/parcels/{id}/documents/{type}",
+        &request,
+        &headers,
+    )
+    .await
+    {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    if !DOCUMENT_TYPES.contains(&kind.as_str()) {
+        return not_found(&request);
+    }
+    let format = match accept_format(&headers) {
+        Ok(f) => f,
+        Err(_) => {
+            return sc_error(
+                StatusCode::NOT_ACCEPTABLE,
+                &request,
+                "Could not satisfy the request Accept header.",
+            )
+        }
+    };
+    if let Some(text) = q.dpi.as_deref() {
+        let Some(dpi) = text
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|d| DOCUMENT_DPI.contains(d))
+        else {
+            return sc_error(
+                StatusCode::BAD_REQUEST,
+                &request,
+                &format!("dpi: \"{text}\" is not a valid choice."),
+            );
+        };
+        let fits = match format {
+            LabelFormat::Pdf => dpi == 72,
+            LabelFormat::Png => dpi == 150 || dpi == 300,
+            LabelFormat::Zpl => true,
+        };
+        if !fits {
+            return sc_error(
+                StatusCode::BAD_REQUEST,
+                &request,
+                &format!(
+                    "dpi: {dpi} is not a valid resolution for {}.",
+                    format.media_type()
+                ),
+            );
+        }
+    }
+    let Ok(n) = id.parse::<i64>() else {
+        return sc_error(
+            StatusCode::NOT_FOUND,
+            &request,
+            "No Parcel matches the given query.",
+        );
+    };
+    let found = shared.lock().parcels.get(&n).map(|p| {
+        let announced = mapping::status_id(&p.parcel) != Some(999);
+        let t = p.parcel.tracking_number.clone().filter(|_| announced);
+        let c = p
+            .parcel
+            .carrier
+            .as_ref()
+            .and_then(|c| c.code.clone())
+            .unwrap_or_default();
+        (c, t)
+    });
+    let (carrier, tracking) = match found {
+        None => {
+            return sc_error(
+                StatusCode::NOT_FOUND,
+                &request,
+                "No Parcel matches the given query.",
+            )
+        }
+        Some((c, Some(t))) if kind == "label" => (c, t),
+        // No label yet, or a customs document these parcels do not need.
+        Some(_) => {
+            return sc_error(
+                StatusCode::NOT_FOUND,
+                &request,
+                "Document type requested is not available for the parcel.",
+            )
+        }
+    };
+    let (ct, bytes) = label_document(format, &carrier.to_ascii_uppercase(), &tracking);
+    shared
+        .core
+        .record(|r| bump_in(r, "label_downloads_by_format", format.as_str()));
+    if let Some(Fault::TimeoutAfterSuccess(d)) = fault {
+        tokio::time::sleep(d).await;
+    }
     (StatusCode::OK, [(header::CONTENT_TYPE, ct)], bytes).into_response()
 }
 

@@ -9,7 +9,10 @@ use super::mapping::{
 use super::sandbox::catalogue_price;
 use super::wire::{CancelAnswer, ErrorBody, ParcelEnvelope, ShippingMethodList, UpdateEnvelope};
 use super::*;
-use crate::carrier::{carrier_kind, Carrier, CarrierSetup, LabelRequest, ParcelSpec, VoidStatus};
+use crate::carrier::{
+    carrier_kind, Carrier, CarrierCapabilities, CarrierSetup, LabelFormat, LabelRequest,
+    ParcelSpec, VoidStatus,
+};
 use crate::http::{HttpClient, RetryPolicy};
 use crate::marketplace::WebhookError;
 use crate::sandbox::{serve, FaultConfig, SandboxLimits, Stats};
@@ -37,6 +40,7 @@ const SHIPPING_METHODS: &str = include_str!("testdata/shipping_methods.json");
 const CANCEL_CANCELLED: &str = include_str!("testdata/cancel_cancelled.json");
 const ERROR_PARCEL_CREATE: &str = include_str!("testdata/error_parcel_create.json");
 const ERROR_INVALID_CURSOR: &str = include_str!("testdata/error_invalid_cursor.json");
+const DOCUMENT_NOT_FOUND: &str = include_str!("testdata/parcel_document_not_found.json");
 
 struct Env {
     sandbox: SendcloudSandbox,
@@ -175,9 +179,13 @@ fn basic() -> String {
 #[test]
 fn the_documented_parcel_maps_to_its_label() {
     let env: ParcelEnvelope = serde_json::from_str(PARCEL_CREATE).unwrap();
-    let label = label_from_parcel(&env.parcel, Some((Decimal::new(695, 2), "EUR".into())))
-        .unwrap()
-        .unwrap();
+    let label = label_from_parcel(
+        &env.parcel,
+        Some((Decimal::new(695, 2), "EUR".into())),
+        LabelFormat::Pdf,
+    )
+    .unwrap()
+    .unwrap();
     assert_eq!(label.tracking_code, "S0M3TR4Ck1NgNumB3r");
     assert_eq!(
         label.label_url,
@@ -189,14 +197,14 @@ fn the_documented_parcel_maps_to_its_label() {
     assert_eq!(label.amount, Decimal::new(695, 2));
     assert_eq!(label.label_format, crate::carrier::LabelFormat::Pdf);
     // Without a price the label cannot be reported (money was spent on it).
-    assert!(label_from_parcel(&env.parcel, None).is_err());
+    assert!(label_from_parcel(&env.parcel, None, LabelFormat::Pdf).is_err());
     // A parcel with no label yet (status 999) holds none.
     let mut p = env.parcel.clone();
     p.status = Some(super::wire::Status {
         id: Some(999),
         message: Some("No label".into()),
     });
-    assert_eq!(label_from_parcel(&p, None).unwrap(), None);
+    assert_eq!(label_from_parcel(&p, None, LabelFormat::Zpl).unwrap(), None);
 }
 
 #[test]
@@ -1061,4 +1069,312 @@ async fn parcels_advance_on_their_own_when_asked_to() {
         .unwrap();
     let l = c.buy(&s.id, "8").await.unwrap();
     wait_for(|| env.sandbox.status_of(&l.tracking_code) == Some(11)).await;
+}
+
+// ------------------------------------------------------------ label formats
+
+#[test]
+fn the_documented_parcel_gives_a_label_link_per_format() {
+    let env: ParcelEnvelope = serde_json::from_str(PARCEL_CREATE).unwrap();
+    let price = || Some((Decimal::new(695, 2), "EUR".to_string()));
+    let url = |p: &super::wire::Parcel, f| {
+        label_from_parcel(p, price(), f)
+            .unwrap()
+            .map(|l| (l.label_url, l.label_format))
+    };
+    // PDF: the label-printer link; PNG and ZPL: the documents link, whose
+    // format the download's Accept chooses, with the dpi that fits it.
+    assert_eq!(
+        url(&env.parcel, LabelFormat::Pdf).unwrap().0,
+        "https://panel.sendcloud.sc/api/v2/label/label_printer/3172?hash=bbfd669ee9ebb19408b85b33d181a50040fd9bc4"
+    );
+    assert_eq!(
+        url(&env.parcel, LabelFormat::Png),
+        Some((
+            "https://panel.sendcloud.sc/api/v2/parcels/3/documents/label?dpi=300".into(),
+            LabelFormat::Png
+        ))
+    );
+    assert_eq!(
+        url(&env.parcel, LabelFormat::Zpl),
+        Some((
+            "https://panel.sendcloud.sc/api/v2/parcels/3/documents/label?dpi=203".into(),
+            LabelFormat::Zpl
+        ))
+    );
+    // An answer without `documents` (the update example): the same path on
+    // the label-printer link's host.
+    let mut p = env.parcel.clone();
+    p.documents.clear();
+    assert_eq!(
+        url(&p, LabelFormat::Zpl).unwrap().0,
+        "https://panel.sendcloud.sc/api/v2/parcels/3/documents/label?dpi=203"
+    );
+    // A link that already names a dpi gets the one that fits.
+    p.documents = vec![super::wire::Document {
+        kind: "label".into(),
+        size: Some("a6".into()),
+        link: Some("https://panel.sendcloud.sc/api/v2/parcels/3/documents/label?dpi=72".into()),
+    }];
+    assert_eq!(
+        url(&p, LabelFormat::Png).unwrap().0,
+        "https://panel.sendcloud.sc/api/v2/parcels/3/documents/label?dpi=300"
+    );
+    assert_eq!(super::mapping::document_dpi(LabelFormat::Pdf), 72);
+}
+
+#[test]
+fn the_format_travels_in_the_carrier_shipment_id() {
+    use super::mapping::{carrier_shipment_id, split_shipment_id};
+    assert_eq!(carrier_shipment_id("3172", LabelFormat::Pdf), "3172");
+    assert_eq!(carrier_shipment_id("3172", LabelFormat::Zpl), "3172~zpl");
+    assert_eq!(carrier_shipment_id("3172", LabelFormat::Png), "3172~png");
+    for f in [LabelFormat::Pdf, LabelFormat::Png, LabelFormat::Zpl] {
+        assert_eq!(
+            split_shipment_id(&carrier_shipment_id("3172", f)).unwrap(),
+            ("3172", f)
+        );
+    }
+    assert!(split_shipment_id("3172~gif").is_err());
+}
+
+#[test]
+fn sendcloud_declares_pdf_png_and_zpl_and_others_fall_back_to_pdf() {
+    let c = SendcloudConnector::new(setup("", SECRET)).unwrap();
+    let caps = c.capabilities();
+    assert_eq!(
+        caps.label_formats,
+        &[LabelFormat::Pdf, LabelFormat::Png, LabelFormat::Zpl]
+    );
+    assert_eq!(caps.label_format_for(LabelFormat::Zpl), LabelFormat::Zpl);
+    let pdf_only = CarrierCapabilities::default();
+    assert_eq!(
+        pdf_only.label_format_for(LabelFormat::Zpl),
+        LabelFormat::Pdf
+    );
+    assert_eq!(
+        pdf_only.label_format_for(LabelFormat::Png),
+        LabelFormat::Pdf
+    );
+}
+
+#[test]
+fn the_documented_document_errors_read() {
+    let examples: Value = serde_json::from_str(DOCUMENT_NOT_FOUND).unwrap();
+    for (name, message) in [
+        ("NotFound", "No Parcel matches the given query."),
+        ("document_type_not_found", "Not found."),
+    ] {
+        let body: ErrorBody = serde_json::from_value(examples[name].clone()).unwrap();
+        assert_eq!(body.error.code, Some(404), "{name}");
+        assert_eq!(body.error.message.as_deref(), Some(message), "{name}");
+    }
+}
+
+/// A raw GET as Sendcloud's own clients make it: Basic auth, an `Accept`.
+async fn get_document(url: &str, accept: Option<&str>) -> (u16, String, Vec<u8>) {
+    let mut rb = reqwest::Client::new()
+        .get(url)
+        .header("authorization", basic());
+    if let Some(a) = accept {
+        rb = rb.header("accept", a);
+    }
+    let r = rb.send().await.unwrap();
+    let status = r.status().as_u16();
+    let ct = r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    (status, ct, r.bytes().await.unwrap().to_vec())
+}
+
+#[tokio::test]
+async fn each_format_is_bought_and_downloaded_as_sendcloud_serves_it() {
+    let env = env().await;
+    let c = connector(&env.base);
+    for (format, magic) in [
+        (LabelFormat::Pdf, b"%PDF-".as_slice()),
+        (LabelFormat::Png, b"\x89PNG\r\n\x1a\n".as_slice()),
+        (LabelFormat::Zpl, b"^XA".as_slice()),
+    ] {
+        let mut req = label_request(&format!("orderhub-shipment-fmt-{}", format.as_str()));
+        req.label_format = format;
+        let s = c.create_shipment(&req).await.unwrap();
+        if format == LabelFormat::Pdf {
+            assert!(s.id.parse::<i64>().is_ok(), "{}", s.id);
+        } else {
+            assert!(s.id.ends_with(&format!("~{}", format.as_str())), "{}", s.id);
+        }
+        let label = c.buy(&s.id, "8").await.unwrap();
+        assert_eq!(label.label_format, format);
+        let parcel_id = s.id.split('~').next().unwrap();
+        assert_eq!(label.label_id, parcel_id);
+        if format != LabelFormat::Pdf {
+            assert_eq!(
+                label.label_url,
+                format!(
+                    "{}/api/v2/parcels/{parcel_id}/documents/label?dpi={}",
+                    env.base,
+                    super::mapping::document_dpi(format)
+                )
+            );
+        }
+        // The connector downloads it with the account's keys and Accept.
+        let bytes = c
+            .label_file(&label.label_url, format)
+            .await
+            .unwrap()
+            .expect("Sendcloud's links are downloaded by the connector");
+        assert!(bytes.starts_with(magic), "{format:?}");
+        if format != LabelFormat::Png {
+            assert!(String::from_utf8_lossy(&bytes).contains(&label.tracking_code));
+        }
+        // A retry that asks Sendcloud finds the same label, format included.
+        assert_eq!(c.shipment(&s.id).await.unwrap().label, Some(label.clone()));
+        assert_eq!(c.buy(&s.id, "8").await.unwrap(), label);
+    }
+    let st = stats(&env.base).await;
+    assert_eq!(recorded_in(&st, "label_downloads_by_format", "png"), 1);
+    assert_eq!(recorded_in(&st, "label_downloads_by_format", "zpl"), 1);
+    // Keys go to Sendcloud's own host only.
+    assert_eq!(
+        c.label_file("https://labels.example.com/x.pdf", LabelFormat::Pdf)
+            .await
+            .unwrap(),
+        None
+    );
+    // Voiding by a suffixed shipment id works (label id empty).
+    let mut req = label_request("orderhub-shipment-fmt-void");
+    req.label_format = LabelFormat::Zpl;
+    let s = c.create_shipment(&req).await.unwrap();
+    c.buy(&s.id, "8").await.unwrap();
+    assert_eq!(c.void(&s.id, "").await.unwrap(), VoidStatus::Voided);
+}
+
+#[tokio::test]
+async fn the_documents_endpoint_checks_accept_dpi_and_type_as_sendcloud_does() {
+    let env = env().await;
+    let c = connector(&env.base);
+    let s = c
+        .create_shipment(&label_request("orderhub-shipment-doc"))
+        .await
+        .unwrap();
+    let unannounced = format!("{}/api/v2/parcels/{}/documents/label", env.base, s.id);
+    let (st, _, body) = get_document(&unannounced, None).await;
+    assert_eq!(st, 404, "no label before the announcement");
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        v["error"]["message"],
+        "Document type requested is not available for the parcel."
+    );
+    c.buy(&s.id, "8").await.unwrap();
+    let parcel: Value = reqwest::Client::new()
+        .get(format!("{}/api/v2/parcels/{}", env.base, s.id))
+        .header("authorization", basic())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let link = parcel["parcel"]["documents"][0]["link"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(parcel["parcel"]["documents"][0]["type"], "label");
+    assert_eq!(link, unannounced);
+    for (accept, dpi, status, ct) in [
+        (None, None, 200, "application/pdf"),
+        (Some("*/*"), None, 200, "application/pdf"),
+        (Some("application/pdf"), Some("72"), 200, "application/pdf"),
+        (Some("application/zpl"), None, 200, "application/zpl"),
+        (Some("application/zpl"), Some("203"), 200, "application/zpl"),
+        (Some("application/zpl"), Some("600"), 200, "application/zpl"),
+        (Some("image/png"), None, 200, "image/png"),
+        (Some("image/png"), Some("150"), 200, "image/png"),
+        (Some("image/png"), Some("300"), 200, "image/png"),
+        (
+            Some("text/html, application/zpl;q=0.9"),
+            None,
+            200,
+            "application/zpl",
+        ),
+        (Some("image/png"), Some("72"), 400, "application/json"),
+        (
+            Some("application/pdf"),
+            Some("300"),
+            400,
+            "application/json",
+        ),
+        (
+            Some("application/zpl"),
+            Some("204"),
+            400,
+            "application/json",
+        ),
+        (Some("image/png"), Some("high"), 400, "application/json"),
+        (Some("text/html"), None, 406, "application/json"),
+        (Some("image/gif"), None, 406, "application/json"),
+    ] {
+        let url = match dpi {
+            Some(d) => format!("{link}?dpi={d}"),
+            None => link.clone(),
+        };
+        let (st, got_ct, body) = get_document(&url, accept).await;
+        assert_eq!(
+            st,
+            status,
+            "{accept:?} dpi {dpi:?}: {}",
+            String::from_utf8_lossy(&body)
+        );
+        assert!(got_ct.starts_with(ct), "{accept:?} {dpi:?}: {got_ct}");
+        if st != 200 {
+            let e: ErrorBody = serde_json::from_slice(&body).unwrap();
+            assert_eq!(e.error.code, Some(st as i64));
+            assert!(e.error.message.is_some());
+        }
+    }
+    // Types: unknown → "Not found.", customs documents these parcels lack,
+    // an unknown parcel (the v2 OpenAPI's two 404 examples).
+    let examples: Value = serde_json::from_str(DOCUMENT_NOT_FOUND).unwrap();
+    let (st, _, body) = get_document(
+        &format!(
+            "{}/api/v2/parcels/{}/documents/not-existing-document-type",
+            env.base, s.id
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(st, 404);
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        v["error"]["message"],
+        examples["document_type_not_found"]["error"]["message"]
+    );
+    let (st, _, _) = get_document(
+        &format!("{}/api/v2/parcels/{}/documents/cn23", env.base, s.id),
+        None,
+    )
+    .await;
+    assert_eq!(st, 404);
+    let (st, _, body) = get_document(
+        &format!("{}/api/v2/parcels/999999/documents/label", env.base),
+        None,
+    )
+    .await;
+    assert_eq!(st, 404);
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        v["error"]["message"],
+        examples["NotFound"]["error"]["message"]
+    );
+    assert_eq!(
+        v["error"]["request"],
+        "api/v2/parcels/999999/documents/label"
+    );
+    // Without the keys: 401, as every Sendcloud call.
+    let r = reqwest::get(&link).await.unwrap();
+    assert_eq!(r.status(), 401);
 }

@@ -163,6 +163,20 @@ pub struct Label {
     pub label_printer: Option<String>,
 }
 
+/// One of a parcel's `documents`: `{"type": "label", "size": "a6",
+/// "link": ".../api/v2/parcels/{id}/documents/label"}`. The link is the
+/// parcel-documents endpoint, which serves the file in the format the
+/// request's `Accept` names (PDF, ZPL or PNG).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Document {
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    #[serde(default)]
+    pub size: Option<String>,
+    #[serde(default)]
+    pub link: Option<String>,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Country {
     #[serde(default)]
@@ -243,6 +257,12 @@ pub struct Parcel {
     pub height: Option<String>,
     #[serde(default)]
     pub label: Option<Label>,
+    #[serde(
+        default,
+        deserialize_with = "null_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub documents: Vec<Document>,
     #[serde(default)]
     pub status: Option<Status>,
     #[serde(default)]

@@ -4,7 +4,10 @@
 //!   reference) rates the shipment; no money is spent. Shippo answers 201.
 //! - `POST /transactions/` (`rate`, `label_file_type`, `async: false`,
 //!   `metadata`) buys the label; a transaction with `status: "ERROR"` is a
-//!   permanent failure carrying Shippo's `messages`.
+//!   permanent failure carrying Shippo's `messages`. The warehouse's format
+//!   goes as `label_file_type` `PDF_4x6`, `PNG` or `ZPLII`; the answer's
+//!   `label_file_type` (when given) says what `label_url` holds. Label URLs
+//!   are pre-signed file links, fetched without credentials.
 //! - `shipment(id)` reads `GET /shipments/{id}` and asks
 //!   `GET /transactions/?rate=<rate>` for each of its rates (cheapest first,
 //!   the filter Shippo documents for transactions) so a label bought by an
@@ -303,7 +306,9 @@ impl ShippoConnector {
         .map_err(|e| RemoteError::permanent(format!("request not encodable: {e}")))?;
         let url = self.url(&["shipments", ""])?;
         let shipment: Shipment = self.call(&self.http, Method::POST, url, Some(body)).await?;
-        let id = mapping::carrier_shipment_id(&shipment.object_id, req.label_format);
+        // A format Shippo does not make falls back to PDF (the label says so).
+        let format = self.capabilities().label_format_for(req.label_format);
+        let id = mapping::carrier_shipment_id(&shipment.object_id, format);
         shipment_from_wire(&id, &shipment).map_err(mapping_error)
     }
 

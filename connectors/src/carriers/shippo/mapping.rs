@@ -42,27 +42,58 @@ fn clean(s: &Option<String>) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Shippo's `label_file_type` for a label format.
+/// Every `label_file_type` Shippo takes (`LabelFileTypeEnum` of Shippo's
+/// API reference and SDKs; docs.goshippo.com "Shipping label sizes"),
+/// spelled exactly so: the choice is case-sensitive.
+pub const LABEL_FILE_TYPES: &[&str] = &[
+    "PNG",
+    "PNG_2.3x7.5",
+    "PDF",
+    "PDF_2.3x7.5",
+    "PDF_4x6",
+    "PDF_4x8",
+    "PDF_A4",
+    "PDF_A5",
+    "PDF_A6",
+    "ZPLII",
+];
+
+/// Shippo's `label_file_type` for a label format: PDF as a 4×6 in page (the
+/// thermal label size; plain `PDF` is a letter sheet), PNG, ZPL II.
 pub fn label_file_type(f: LabelFormat) -> &'static str {
     match f {
-        LabelFormat::Pdf => "PDF",
+        LabelFormat::Pdf => "PDF_4x6",
         LabelFormat::Png => "PNG",
         LabelFormat::Zpl => "ZPLII",
     }
 }
 
-/// The label format of a Shippo `label_file_type` (`PDF_4x6` is a PDF).
+/// The label format of a Shippo `label_file_type` (`PDF_4x6` is a PDF,
+/// `PNG_2.3x7.5` a PNG); `None` for a value Shippo does not take.
 pub fn format_of_file_type(t: &str) -> Option<LabelFormat> {
-    let t = t.trim().to_ascii_uppercase();
-    if t.starts_with("PDF") {
-        Some(LabelFormat::Pdf)
-    } else if t == "PNG" || t == "PNG_2.3X7.5" {
-        Some(LabelFormat::Png)
-    } else if t == "ZPLII" {
-        Some(LabelFormat::Zpl)
+    let t = LABEL_FILE_TYPES.iter().find(|k| **k == t)?;
+    Some(if t.starts_with("PDF") {
+        LabelFormat::Pdf
+    } else if t.starts_with("PNG") {
+        LabelFormat::Png
     } else {
-        None
-    }
+        LabelFormat::Zpl
+    })
+}
+
+/// A PDF `label_file_type`'s page in points (72 to the inch), as the
+/// "Shipping label sizes" table gives it; `None` for PNG and ZPL.
+pub fn pdf_page_of_file_type(t: &str) -> Option<(u32, u32)> {
+    Some(match t {
+        "PDF" => (612, 792),
+        "PDF_2.3x7.5" => (166, 540),
+        "PDF_4x6" => (288, 432),
+        "PDF_4x8" => (288, 576),
+        "PDF_A4" => (595, 842),
+        "PDF_A5" => (420, 595),
+        "PDF_A6" => (298, 420),
+        _ => return None,
+    })
 }
 
 /// The carrier shipment id orderhub holds: Shippo's shipment `object_id`,
@@ -222,7 +253,9 @@ pub enum Purchase {
 }
 
 /// A transaction → the label it bought. `rate` is the rate it bought (for
-/// carrier, service and price), `format` the format asked.
+/// carrier, service and price), `format` the format asked; the
+/// transaction's own `label_file_type`, when Shippo gives one, says what the
+/// file is (Shippo uses the dashboard's default when none was asked).
 pub fn label_from_transaction(
     t: &Transaction,
     rate: &Rate,
@@ -256,7 +289,11 @@ pub fn label_from_transaction(
         currency: rate.currency.clone(),
         tracking_url: clean(&t.tracking_url_provider),
         label_id: t.object_id.clone(),
-        label_format: format,
+        label_format: t
+            .label_file_type
+            .as_deref()
+            .and_then(format_of_file_type)
+            .unwrap_or(format),
     })))
 }
 

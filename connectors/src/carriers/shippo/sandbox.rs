@@ -8,7 +8,12 @@
 //!   input → 400 with field errors (`{"parcels": [{"weight": [...]}]}`).
 //! - `GET /shipments/{id}`; `GET /rates/{id}`.
 //! - `POST /transactions` — `{rate, label_file_type, async, metadata}` → 201
-//!   with a `Transaction` (`status: SUCCESS`, `label_url`, `tracking_number`).
+//!   with a `Transaction` (`status: SUCCESS`, `label_url`, `label_file_type`,
+//!   `tracking_number`). `label_file_type` must be one of Shippo's tokens,
+//!   spelled exactly (`PNG`, `PNG_2.3x7.5`, `PDF`, `PDF_2.3x7.5`, `PDF_4x6`,
+//!   `PDF_4x8`, `PDF_A4`, `PDF_A5`, `PDF_A6`, `ZPLII`); anything else → 400
+//!   `{"label_file_type": ["\"X\" is not a valid choice."]}`; absent → `PDF`
+//!   (the dashboard default of a new account).
 //!   A second purchase for a shipment that already has a label does not make
 //!   another: the existing successful transaction is answered again (Shippo's
 //!   own answer is not documented). A shipment to ZIP `00000` fails with
@@ -18,7 +23,10 @@
 //! - `POST /refunds` — `{transaction, async}` → 201 with a `Refund`: UPS labels
 //!   `SUCCESS` at once, USPS labels `QUEUED`; a label already scanned (past
 //!   pre-transit) `ERROR`. A second refund answers the first. `GET /refunds/{id}`.
-//! - `GET /labels/{transaction}.{pdf|png|zpl}` — the label file (`label_url`).
+//! - `GET /labels/{transaction}.{pdf|png|zpl}` — the label file (`label_url`,
+//!   unauthenticated like Shippo's pre-signed links): a PDF on the page its
+//!   `label_file_type` names (letter, 4×6, 4×8, A4, A5, A6, 2.3×7.5 in), a
+//!   4×6 in PNG (also for `PNG_2.3x7.5`), or a ZPL II format.
 //!
 //! Limits: Shippo's published per-minute limits per token, for the test token
 //! the sandbox accepts: POST 50 per resource, GET of one object 400, GET of a
@@ -49,7 +57,7 @@ use super::wire::{
     TrackingStatus as WireStatus, Transaction,
 };
 use crate::carrier::LabelFormat;
-use crate::sandbox::carrier::label_document;
+use crate::sandbox::carrier::{label_document, label_pdf_page};
 use crate::sandbox::{json_response, parse_body, Fault, SandboxCore};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -191,6 +199,8 @@ struct TxnState {
     wire: Transaction,
     shipment_id: String,
     format: LabelFormat,
+    /// The `label_file_type` asked (or the default), e.g. `PDF_4x6`.
+    file_type: String,
     carrier: String,
     reference: String,
 }
@@ -1440,6 +1450,7 @@ async fn create_transaction(
             tracking_url_provider: None,
             eta: None,
             label_url: None,
+            label_file_type: Some(file_type.clone()),
             commercial_invoice_url: None,
             messages: vec![],
             order: None,
@@ -1463,6 +1474,7 @@ async fn create_transaction(
                     wire: txn,
                     shipment_id,
                     format,
+                    file_type: file_type.clone(),
                     carrier: provider,
                     reference,
                 },
@@ -1511,6 +1523,7 @@ async fn create_transaction(
                 wire: txn,
                 shipment_id,
                 format,
+                file_type: file_type.clone(),
                 carrier: provider,
                 reference: reference.clone(),
             },
@@ -1794,15 +1807,21 @@ async fn label_file(State(shared): State<Arc<Shared>>, Path(file): Path<String>)
         (t.format.as_str() == ext).then(|| {
             (
                 t.format,
+                t.file_type.clone(),
                 t.carrier.clone(),
                 t.wire.tracking_number.clone().unwrap_or_default(),
             )
         })
     });
-    let Some((format, carrier, number)) = found else {
+    let Some((format, file_type, carrier, number)) = found else {
         return not_found();
     };
-    let (content_type, bytes) = label_document(format, &carrier, &number);
+    // A PDF on the page its `label_file_type` names (`PDF` a letter sheet,
+    // `PDF_4x6` 4×6 in, ...); PNG and ZPL as every carrier sandbox makes them.
+    let (content_type, bytes) = match super::mapping::pdf_page_of_file_type(&file_type) {
+        Some(page) => ("application/pdf", label_pdf_page(&carrier, &number, page)),
+        None => label_document(format, &carrier, &number),
+    };
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, content_type)],

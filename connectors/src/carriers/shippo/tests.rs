@@ -1415,3 +1415,198 @@ async fn a_return_label_goes_from_the_customer_to_the_warehouse() {
         1
     );
 }
+
+// --------------------------------------------------------------- label formats
+
+const LABEL_FILE_TYPES_DOC: &str = include_str!("testdata/label_file_types.json");
+const TRANSACTION_CREATE_FILE_TYPE: &str =
+    include_str!("testdata/transaction_create_label_file_type.json");
+
+/// The page size a sandbox PDF label declares.
+fn media_box(pdf: &[u8]) -> String {
+    let text = String::from_utf8_lossy(pdf);
+    let at = text.find("/MediaBox [").expect("a MediaBox") + "/MediaBox [".len();
+    text[at..at + text[at..].find(']').unwrap()].to_string()
+}
+
+#[test]
+fn label_file_types_are_shippos_tokens_spelled_exactly() {
+    use super::mapping::{format_of_file_type, label_file_type, LABEL_FILE_TYPES};
+    let documented: Vec<String> = serde_json::from_str(LABEL_FILE_TYPES_DOC).unwrap();
+    assert_eq!(LABEL_FILE_TYPES, documented);
+    for (format, token) in [
+        (LabelFormat::Pdf, "PDF_4x6"),
+        (LabelFormat::Png, "PNG"),
+        (LabelFormat::Zpl, "ZPLII"),
+    ] {
+        assert_eq!(label_file_type(format), token);
+        assert!(documented.iter().any(|d| d == token));
+        assert_eq!(format_of_file_type(token), Some(format));
+    }
+    for (token, format) in [
+        ("PDF", LabelFormat::Pdf),
+        ("PDF_A6", LabelFormat::Pdf),
+        ("PDF_2.3x7.5", LabelFormat::Pdf),
+        ("PNG_2.3x7.5", LabelFormat::Png),
+    ] {
+        assert_eq!(format_of_file_type(token), Some(format), "{token}");
+    }
+    for wrong in ["pdf_4x6", "PDF_4X6", "ZPL", " PDF", "PDFX", ""] {
+        assert_eq!(format_of_file_type(wrong), None, "{wrong:?}");
+    }
+    // The documented purchase body has the keys the connector sends.
+    let documented: Value = serde_json::from_str(TRANSACTION_CREATE_FILE_TYPE).unwrap();
+    let ours = serde_json::to_value(super::wire::CreateTransactionRequest {
+        rate: "a5c9d1bec93149f5bedc3a9374b50970".into(),
+        label_file_type: "PDF".into(),
+        is_async: false,
+        metadata: None,
+    })
+    .unwrap();
+    assert_eq!(ours, documented);
+}
+
+#[tokio::test]
+async fn each_format_is_bought_as_its_label_file_type_and_served_so() {
+    let e = env().await;
+    let c = connector(&e.base);
+    for (format, token, content_type, magic) in [
+        (
+            LabelFormat::Pdf,
+            "PDF_4x6",
+            "application/pdf",
+            b"%PDF-".as_slice(),
+        ),
+        (LabelFormat::Png, "PNG", "image/png", b"\x89PNG\r\n\x1a\n"),
+        (LabelFormat::Zpl, "ZPLII", "application/zpl", b"^XA"),
+    ] {
+        let mut req = label_request(&format!("orderhub-shipment-lft-{token}"));
+        req.label_format = format;
+        let s = c.create_shipment(&req).await.unwrap();
+        let label = c.buy(&s.id, &cheapest(&s.rates).id).await.unwrap();
+        assert_eq!(label.label_format, format);
+        // What the connector asked for, as Shippo holds it.
+        let (status, _, t) = raw(
+            reqwest::Method::GET,
+            format!("{}/transactions/{}", e.base, label.label_id),
+            None,
+            Some(TOKEN),
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!(t["label_file_type"], token, "{t}");
+        let r = reqwest::get(&label.label_url).await.unwrap();
+        assert_eq!(r.headers()["content-type"], content_type);
+        let bytes = r.bytes().await.unwrap();
+        assert!(bytes.starts_with(magic), "{token}");
+        assert!(
+            String::from_utf8_lossy(&bytes).contains(&label.tracking_code)
+                || format == LabelFormat::Png
+        );
+        if format == LabelFormat::Pdf {
+            assert_eq!(media_box(&bytes), "0 0 288 432", "4x6 in");
+        }
+        // A retry that asks Shippo finds the same label, format included.
+        assert_eq!(c.shipment(&s.id).await.unwrap().label, Some(label));
+    }
+}
+
+#[tokio::test]
+async fn the_sandbox_takes_shippos_label_file_types_only() {
+    let e = env().await;
+    let c = connector(&e.base);
+    let mut rates = Vec::new();
+    for i in 0..4 {
+        let s = c
+            .create_shipment(&label_request(&format!("orderhub-shipment-raw-{i}")))
+            .await
+            .unwrap();
+        rates.push(cheapest(&s.rates).id.clone());
+    }
+    let buy = |body: Value| {
+        let url = format!("{}/transactions/", e.base);
+        async move {
+            raw(
+                reqwest::Method::POST,
+                url,
+                Some(&body.to_string()),
+                Some(TOKEN),
+            )
+            .await
+        }
+    };
+    for wrong in ["ZPL", "pdf", "PDF_4X6", "GIF"] {
+        let (status, _, body) =
+            buy(json!({"rate": rates[0], "async": false, "label_file_type": wrong})).await;
+        assert_eq!(status, 400, "{wrong}");
+        assert_eq!(
+            body,
+            json!({"label_file_type": [format!("\"{wrong}\" is not a valid choice.")]})
+        );
+        assert!(error_text(&body).unwrap().starts_with("label_file_type: "));
+    }
+    assert_eq!(
+        recorded(&stats(&e.base).await, "labels_total"),
+        0,
+        "nothing bought"
+    );
+    // The documented request body, with a rate of ours: a letter-size PDF.
+    let mut documented: Value = serde_json::from_str(TRANSACTION_CREATE_FILE_TYPE).unwrap();
+    documented["rate"] = json!(rates[0]);
+    for (rate, body, page) in [
+        (&rates[0], documented, "0 0 612 792"),
+        (
+            &rates[1],
+            json!({"rate": rates[1], "async": false, "label_file_type": "PDF_A4"}),
+            "0 0 595 842",
+        ),
+        (
+            &rates[2],
+            json!({"rate": rates[2], "async": false, "label_file_type": "PDF_4x8"}),
+            "0 0 288 576",
+        ),
+    ] {
+        let (status, _, t) = buy(body.clone()).await;
+        assert_eq!(status, 201, "{t}");
+        assert_eq!(t["rate"], json!(rate));
+        assert_eq!(t["label_file_type"], body["label_file_type"]);
+        let pdf = reqwest::get(t["label_url"].as_str().unwrap())
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert_eq!(media_box(&pdf), page, "{}", body["label_file_type"]);
+    }
+    // No label_file_type: the account's default (PDF).
+    let (status, _, t) = buy(json!({"rate": rates[3], "async": false})).await;
+    assert_eq!(status, 201, "{t}");
+    assert_eq!(t["label_file_type"], "PDF");
+}
+
+#[test]
+fn a_transaction_says_what_its_label_is() {
+    let rate = crate::Rate {
+        id: "ee81fab0372e419ab52245c8952ccaeb".into(),
+        carrier: "USPS".into(),
+        service: "Priority Mail".into(),
+        amount: Decimal::new(550, 2),
+        currency: "USD".into(),
+        delivery_days: Some(2),
+    };
+    let mut t: Transaction = serde_json::from_str(TRANSACTION_RETRIEVE).unwrap();
+    t.label_url = Some("https://deliver.goshippo.com/x.zpl".into());
+    t.tracking_number = Some("9205590164917312751089".into());
+    let format_of = |t: &Transaction, asked| match label_from_transaction(t, &rate, asked).unwrap()
+    {
+        super::mapping::Purchase::Bought(l) => l.label_format,
+        other => panic!("{other:?}"),
+    };
+    // No label_file_type in the answer: the format asked.
+    assert_eq!(format_of(&t, LabelFormat::Zpl), LabelFormat::Zpl);
+    // Shippo's answer wins (a dashboard default, a carrier's own choice).
+    t.label_file_type = Some("PDF_4x6".into());
+    assert_eq!(format_of(&t, LabelFormat::Zpl), LabelFormat::Pdf);
+    t.label_file_type = Some("ZPLII".into());
+    assert_eq!(format_of(&t, LabelFormat::Pdf), LabelFormat::Zpl);
+}

@@ -272,6 +272,10 @@ pub struct Transaction {
     pub eta: Option<String>,
     #[serde(default)]
     pub label_url: Option<String>,
+    /// The label's print format (`PDF_4x6`, `PNG`, `ZPLII`, ...: see
+    /// [`super::mapping::LABEL_FILE_TYPES`]); absent in older answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_file_type: Option<String>,
     #[serde(default)]
     pub commercial_invoice_url: Option<String>,
     #[serde(default, deserialize_with = "null_default")]
