@@ -94,11 +94,11 @@ for t in "${targets[@]}"; do
   fi
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
-  cov=$(grep -oE "cov: [0-9]+" "$log" | tail -1 | cut -d' ' -f2)
+  cov=$(grep -oE "cov: [0-9]+" "$log" | tail -1 | cut -d' ' -f2 || true)
   files=$(find "corpus/$t" -type f | wc -l)
   bytes=$(du -sk "corpus/$t" | cut -f1)
   summary+=("$(printf '%-26s %-5s %12s %8s %7s %7s %8s' "$t" "$res" "${execs:-?}" "${rate:-?}" "${cov:-?}" "$files" "${bytes}K")")
-  [ "$res" = ok ] && rm -f "$log"
+  if [ "$res" = ok ]; then rm -f "$log"; fi
 done
 echo
 printf '%-26s %-5s %12s %8s %7s %7s %8s\n' target result execs exec/s cov corpus size
