@@ -161,6 +161,7 @@ fn make(i: usize) -> (String, Order, Vec<&'static str>) {
                 discount: Decimal::ZERO,
                 total: Decimal::ONE,
                 grams: None,
+                barcode: None,
             })
             .collect(),
     };

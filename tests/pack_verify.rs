@@ -37,6 +37,7 @@ struct Env {
     app: Arc<App>,
     base: String,
     http: reqwest::Client,
+    shopify: Sandbox,
     easypost: Sandbox,
     shipments: Vec<i64>,
 }
@@ -122,6 +123,7 @@ async fn setup(db: Db, orders: u32) -> Env {
         app,
         base,
         http: reqwest::Client::new(),
+        shopify,
         easypost,
         shipments,
     }
@@ -487,6 +489,170 @@ async fn flow(db: Db) {
     for s in [s1, s2, s3] {
         assert_eq!(env.labels_at_carrier(s).await, 1, "shipment {s}");
     }
+}
+
+/// Barcodes from the channel (issue 11): the Shopify sandbox's orders carry
+/// `LineItem.variant.barcode` (an EAN-13 per sku); the sync stores them with
+/// source `channel` and a scan of one verifies its line. What the seller set
+/// (CSV, config, API) wins over the channel on later syncs, and a channel
+/// barcode that belongs to another sku is skipped without failing the sync.
+async fn channel_barcodes(db: Db) {
+    use orderhub_connectors::sandbox::catalog::generated_barcode;
+    let env = setup(db, 3).await;
+    let store = &env.app.store;
+    let s1 = env.shipments[0];
+
+    // 1. Synced: every sku of the shipment has its channel barcode.
+    let (status, session) = env
+        .post(
+            "/api/pack/sessions",
+            json!({ "barcode": format!("SHIP-{s1}") }),
+        )
+        .await;
+    assert_eq!(status, 200, "{session}");
+    let skus: Vec<String> = session["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["sku"].as_str().unwrap().to_string())
+        .collect();
+    for (line, sku) in session["lines"].as_array().unwrap().iter().zip(&skus) {
+        let known = store.sku_barcodes("acme", sku).await.unwrap();
+        assert_eq!(known.len(), 1, "{sku}: {known:?}");
+        assert_eq!(known[0].barcode, generated_barcode(sku));
+        assert_eq!(known[0].source, "channel");
+        assert!(
+            line["barcodes"]
+                .as_array()
+                .unwrap()
+                .contains(&json!(generated_barcode(sku))),
+            "{line}"
+        );
+    }
+
+    // 2. Scanning each unit by its channel barcode verifies the session.
+    let sid = session["id"].as_i64().unwrap();
+    for (line, sku) in session["lines"].as_array().unwrap().iter().zip(&skus) {
+        for _ in 0..line["expected"].as_u64().unwrap() {
+            let (status, a) = env
+                .post(
+                    &format!("/api/pack/sessions/{sid}/scans"),
+                    json!({ "barcode": generated_barcode(sku) }),
+                )
+                .await;
+            assert_eq!(status, 200, "{a}");
+            assert_eq!(a["result"], "ok", "{a}");
+            assert_eq!(a["sku"], sku.as_str());
+        }
+    }
+    let (status, done) = env
+        .post(&format!("/api/pack/sessions/{sid}/finish"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["status"], "verified", "{done}");
+
+    // 3. Precedence on the next sync. Sku A gets a CSV barcode (which
+    //    replaces its channel one); sku B's channel barcode is moved to
+    //    another sku by CSV. Every order is touched and synced again.
+    let all_skus: Vec<String> = {
+        let mut v = Vec::new();
+        for o in store
+            .list_orders(&OrderFilter {
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+        {
+            for l in store.get_order(o.id).await.unwrap().unwrap().order.lines {
+                v.extend(l.sku);
+            }
+        }
+        v.sort();
+        v.dedup();
+        v
+    };
+    assert!(all_skus.len() >= 2, "{all_skus:?}");
+    let (a, b) = (&all_skus[0], &all_skus[1]);
+    store
+        .set_sku_barcodes("acme", a, &["CSV-A-1".to_string()], "csv")
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .set_sku_barcodes("acme", b, &[], "csv")
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .set_sku_barcodes("acme", "ELSEWHERE", &[generated_barcode(b)], "csv")
+        .await
+        .unwrap()
+        .unwrap();
+    let orders = store
+        .list_orders(&OrderFilter {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    // A touch stamps now (whole seconds): let the stored versions age first.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    for o in &orders {
+        env.shopify
+            .post(
+                &format!("/_sandbox/orders/{}/touch", o.external_id),
+                json!({}),
+            )
+            .await;
+    }
+    let mut updated = 0;
+    for _ in 0..20 {
+        let report = orderhub::jobs::poll_once(&env.app, "shop")
+            .await
+            .expect("a channel barcode of another sku does not fail the sync");
+        updated += report.updated;
+        if updated >= orders.len() as u64 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(updated, orders.len() as u64, "every order synced again");
+    let a_codes = store.sku_barcodes("acme", a).await.unwrap();
+    assert_eq!(a_codes.len(), 1, "{a_codes:?}");
+    assert_eq!(
+        (a_codes[0].barcode.as_str(), a_codes[0].source.as_str()),
+        ("CSV-A-1", "csv"),
+        "CSV wins over the channel"
+    );
+    assert!(
+        store.sku_barcodes("acme", b).await.unwrap().is_empty(),
+        "B's channel barcode belongs to another sku now: skipped"
+    );
+    assert_eq!(
+        store
+            .sku_of_barcode("acme", &generated_barcode(b))
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("ELSEWHERE")
+    );
+    // The other skus keep exactly their channel barcode.
+    for sku in &all_skus[2..] {
+        let known = store.sku_barcodes("acme", sku).await.unwrap();
+        assert_eq!(known.len(), 1, "{sku}: {known:?}");
+        assert_eq!(known[0].source, "channel");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn channel_barcodes_verify_scans_sqlite() {
+    channel_barcodes(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn channel_barcodes_verify_scans_postgres() {
+    channel_barcodes(Db::Postgres).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

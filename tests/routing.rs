@@ -43,6 +43,7 @@ fn order(id: u32, lines: &[(&str, u32)]) -> Order {
                 discount: Decimal::ZERO,
                 total: Decimal::ONE,
                 grams: None,
+                barcode: None,
             })
             .collect(),
     }

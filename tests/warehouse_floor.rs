@@ -74,6 +74,7 @@ fn order(id: u32, lines: &[(&str, u32)]) -> Order {
                 discount: Decimal::ZERO,
                 total: Decimal::ONE,
                 grams: Some(200),
+                barcode: None,
             })
             .collect(),
     }

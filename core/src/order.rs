@@ -227,6 +227,12 @@ pub struct OrderLine {
     pub total: Decimal,
     /// Weight of one unit in grams, when the channel says.
     pub grams: Option<u32>,
+    /// The unit's GTIN/UPC/EAN as the channel's order data gives it (only
+    /// Shopify's GraphQL orders carry one: `LineItem.variant.barcode`). The
+    /// store keeps it per sku in `sku_barcodes` (source `channel`), not on
+    /// the stored line, so an order read back from the store has `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub barcode: Option<String>,
 }
 
 /// One order as orderhub understands it, whatever channel it came from.

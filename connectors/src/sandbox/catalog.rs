@@ -49,6 +49,37 @@ pub fn generated_sku(i: usize) -> String {
     format!("SKU-{:03}", i + 1)
 }
 
+/// The barcode a sandbox gives `sku`'s product, the same on every channel and
+/// every run: a valid EAN-13 in GS1's restricted-circulation range `200`
+/// (numbers for in-store use, so never a real product's GTIN). `SKU-<n>`
+/// takes `n`; any other sku a stable hash of it.
+pub fn generated_barcode(sku: &str) -> String {
+    let n = sku
+        .strip_prefix("SKU-")
+        .filter(|d| !d.is_empty() && d.len() <= 9 && d.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|d| d.parse::<u64>().ok())
+        .unwrap_or_else(|| {
+            // FNV-1a: stable across runs and platforms.
+            let h = sku.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
+            });
+            h % 1_000_000_000
+        });
+    let body = format!("200{n:09}");
+    format!("{body}{}", ean13_check_digit(&body))
+}
+
+/// The check digit of the 12 digits `body` (EAN-13 / GTIN-13): weights 1 and 3
+/// alternating from the left.
+pub fn ean13_check_digit(body: &str) -> char {
+    let sum: u32 = body
+        .bytes()
+        .enumerate()
+        .map(|(i, b)| (b - b'0') as u32 * if i % 2 == 0 { 1 } else { 3 })
+        .sum();
+    char::from(b'0' + ((10 - sum % 10) % 10) as u8)
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct ListingsRequest {
@@ -176,5 +207,25 @@ mod tests {
         assert!(rec["stock"].get("SKU-003").is_none());
         c.list("SKU-003");
         assert_eq!(c.find("SKU-003").map(|l| l.index), Some(20));
+    }
+
+    #[test]
+    fn generated_barcodes_are_valid_distinct_ean13s() {
+        // A published EAN-13 and its check digit (GS1's example 400638133393x).
+        assert_eq!(ean13_check_digit("400638133393"), '1');
+        assert_eq!(ean13_check_digit("001234567890"), '5');
+        assert_eq!(generated_barcode("SKU-001"), "2000000000015");
+        let mut seen = std::collections::BTreeSet::new();
+        for sku in (0..GENERATED_SKUS)
+            .map(generated_sku)
+            .chain(["MUG".to_string(), "IPOD2008PINK".to_string()])
+        {
+            let b = generated_barcode(&sku);
+            assert_eq!(b.len(), 13, "{b}");
+            assert!(b.starts_with("200"), "{b}");
+            assert_eq!(b.chars().last(), Some(ean13_check_digit(&b[..12])));
+            assert_eq!(b, generated_barcode(&sku));
+            assert!(seen.insert(b), "{sku}");
+        }
     }
 }

@@ -176,6 +176,9 @@ pub struct GenLine {
     /// Tax on this line (quantity × unit price × rate, rounded half away from zero).
     pub tax: Decimal,
     pub grams: u32,
+    /// The product's barcode ([`super::catalog::generated_barcode`]), for the
+    /// sandboxes whose vendor puts one in its order data (Shopify GraphQL).
+    pub barcode: String,
 }
 
 /// One generated order. `total = subtotal + shipping + tax`, exactly.
@@ -219,9 +222,11 @@ pub fn generate_order(seq: u64, at: DateTime<Utc>) -> GenOrder {
             let unit_price = catalog_price(idx);
             let tax = (unit_price * Decimal::from(quantity) * tax_rate)
                 .round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
+            let sku = format!("SKU-{:03}", idx + 1);
             GenLine {
                 position: i + 1,
-                sku: format!("SKU-{:03}", idx + 1),
+                barcode: super::catalog::generated_barcode(&sku),
+                sku,
                 title: CATALOG[idx],
                 quantity,
                 unit_price,
@@ -280,6 +285,10 @@ mod tests {
             assert_eq!(o.total, lines + o.shipping);
             assert_eq!(o.email, generate_order(seq, Utc::now()).email);
             assert!(o.lines.iter().all(|l| l.sku.starts_with("SKU-0")));
+            assert!(o
+                .lines
+                .iter()
+                .all(|l| l.barcode == super::super::catalog::generated_barcode(&l.sku)));
         }
     }
 }

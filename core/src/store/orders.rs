@@ -505,6 +505,7 @@ impl StoredOrder {
                     discount: dec(&l.discount),
                     total: dec(&l.total),
                     grams: l.grams.map(|g| g.max(0) as u32),
+                    barcode: None,
                 })
                 .collect(),
         };
@@ -528,6 +529,7 @@ impl Store {
     ) -> Result<UpsertOutcome, DbErr> {
         let tx = self.begin_write().await?;
         let out = upsert_order(&tx, seller_id, channel_id, o).await?;
+        super::sync::store_channel_barcodes(&tx, seller_id, [o]).await?;
         tx.commit().await?;
         Ok(out)
     }

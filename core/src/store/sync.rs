@@ -3,14 +3,131 @@
 
 use super::entities::{channel, quarantine, sync_cursor};
 use super::orders::{upsert_order, UpsertOutcome};
+use super::pack_verify::sku_barcode;
 use super::{now, sha256_hex, Store};
 use crate::{Order, Quarantined};
 use chrono::{DateTime, TimeZone, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
+    ActiveValue::{NotSet, Set},
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
 };
 use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The `source` of a barcode that came with a channel's order data.
+pub const BARCODE_SOURCE_CHANNEL: &str = "channel";
+
+/// Store the barcodes the channel's order lines carry (`OrderLine::barcode`)
+/// in `sku_barcodes` with source `channel`, in the caller's transaction, so
+/// scan-to-verify knows them. Returns how many were added.
+///
+/// Precedence: what the seller set wins. A sku that has any barcode from
+/// config, CSV or the API takes no channel barcode (so a CSV import that
+/// replaced a sku's barcodes is not undone by the next sync); otherwise a
+/// channel barcode is added next to the sku's other channel barcodes (never
+/// replacing one). A barcode already known stays as it is: for the same sku
+/// nothing changes, for another sku it is logged and skipped (a barcode is
+/// unique per seller), and so is one barcode sent for two skus in one page.
+pub(crate) async fn store_channel_barcodes<'a, C: ConnectionTrait>(
+    db: &C,
+    seller_id: &str,
+    orders: impl IntoIterator<Item = &'a Order>,
+) -> Result<u64, DbErr> {
+    // barcode → sku, cleaned as a scan is.
+    let mut wanted: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut clashing: BTreeSet<&str> = BTreeSet::new();
+    for o in orders {
+        for l in &o.lines {
+            let (Some(sku), Some(code)) = (
+                l.sku.as_deref().map(str::trim).filter(|s| !s.is_empty()),
+                l.barcode
+                    .as_deref()
+                    .and_then(crate::pack_verify::clean_scan),
+            ) else {
+                continue;
+            };
+            match wanted.get(code) {
+                Some(other) if *other != sku => {
+                    if clashing.insert(code) {
+                        tracing::warn!(
+                            seller_id,
+                            channel = %o.channel,
+                            barcode = code,
+                            sku,
+                            other_sku = *other,
+                            "one channel barcode for two skus: not stored"
+                        );
+                    }
+                }
+                Some(_) => {}
+                None => {
+                    wanted.insert(code, sku);
+                }
+            }
+        }
+    }
+    for code in &clashing {
+        wanted.remove(code);
+    }
+    if wanted.is_empty() {
+        return Ok(0);
+    }
+    let skus: BTreeSet<&str> = wanted.values().copied().collect();
+    let known = sku_barcode::Entity::find()
+        .filter(sku_barcode::Column::SellerId.eq(seller_id))
+        .filter(
+            Condition::any()
+                .add(sku_barcode::Column::Barcode.is_in(wanted.keys().copied()))
+                .add(sku_barcode::Column::Sku.is_in(skus.iter().copied())),
+        )
+        .all(db)
+        .await?;
+    let owner: BTreeMap<&str, &str> = known
+        .iter()
+        .map(|k| (k.barcode.as_str(), k.sku.as_str()))
+        .collect();
+    let curated: BTreeSet<&str> = known
+        .iter()
+        .filter(|k| k.source != BARCODE_SOURCE_CHANNEL)
+        .map(|k| k.sku.as_str())
+        .collect();
+    let mut added = 0;
+    for (code, sku) in wanted {
+        match owner.get(code) {
+            Some(o) if *o == sku => continue,
+            Some(o) => {
+                tracing::warn!(
+                    seller_id,
+                    barcode = code,
+                    sku,
+                    owner_sku = *o,
+                    "channel barcode belongs to another sku: not stored"
+                );
+                continue;
+            }
+            None => {}
+        }
+        if curated.contains(sku) {
+            continue;
+        }
+        // A concurrent writer may have stored it meanwhile: the unique
+        // (seller, barcode) index keeps the first.
+        sku_barcode::Entity::insert(sku_barcode::ActiveModel {
+            id: NotSet,
+            seller_id: Set(seller_id.to_string()),
+            sku: Set(sku.to_string()),
+            barcode: Set(code.to_string()),
+            source: Set(BARCODE_SOURCE_CHANNEL.to_string()),
+            updated_at: Set(now()),
+        })
+        .on_conflict_do_nothing_on([sku_barcode::Column::SellerId, sku_barcode::Column::Barcode])
+        .exec_without_returning(db)
+        .await?;
+        added += 1;
+    }
+    Ok(added)
+}
 
 /// What storing one page did.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
@@ -183,6 +300,8 @@ impl Store {
             }
         }
         out.newest_ms = newest;
+        store_channel_barcodes(&tx, seller_id, items.iter().filter_map(|i| i.as_ref().ok()))
+            .await?;
         if let (Some(v), true) = (newest, move_cursor) {
             advance_cursor(&tx, channel_id, v).await?;
         }

@@ -485,6 +485,7 @@ mod tests {
             discount: Decimal::ZERO,
             total: Decimal::ONE,
             grams,
+            barcode: None,
         };
         let mut s = ShippingSettings::default();
         s.sku_grams.insert("A".into(), 100);
@@ -514,6 +515,7 @@ mod tests {
             discount: Decimal::ZERO,
             total: Decimal::ONE,
             grams: None,
+            barcode: None,
         }
     }
 

@@ -147,6 +147,7 @@ async fn rate_and_choose(app: &App, r: &return_row::Model) -> Result<(), StepErr
                 discount: Default::default(),
                 total: Default::default(),
                 grams: base.and_then(|b| b.grams),
+                barcode: None,
             }
         })
         .collect();

@@ -220,6 +220,7 @@ pub fn order_from_wire(o: &AmazonOrder) -> Result<Order, MappingError> {
             discount: m.discount,
             total: Decimal::from(quantity) * m.unit_price - m.discount,
             grams: None,
+            barcode: None,
         });
     }
     // Order-level categories that are not aggregates of the items' ones.

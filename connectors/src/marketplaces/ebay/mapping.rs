@@ -171,6 +171,7 @@ fn map_line(i: usize, l: &LineItem, currency: &Currency) -> Result<MappedLine, M
             discount,
             total: discounted,
             grams: None,
+            barcode: None,
         },
         cost,
         remit_tax,

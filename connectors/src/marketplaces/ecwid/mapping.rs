@@ -252,6 +252,7 @@ fn line(i: usize, item: &EcwidItem, formats: &StoreFormats) -> Result<OrderLine,
         discount: Decimal::ZERO,
         total: unit_price * Decimal::from(item.quantity),
         grams,
+        barcode: None,
     })
 }
 

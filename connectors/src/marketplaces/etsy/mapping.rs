@@ -159,6 +159,7 @@ pub fn order_from_receipt(r: &ShopReceipt) -> Result<Order, MappingError> {
             discount: Decimal::ZERO,
             total: unit * Decimal::from(t.quantity),
             grams: None,
+            barcode: None,
         });
     }
     if lines.is_empty() {

@@ -99,6 +99,7 @@ fragment Line on LineItem {
   discountedTotalSet { shopMoney { amount currencyCode } }
   totalDiscountSet { shopMoney { amount currencyCode } }
   taxLines { priceSet { shopMoney { amount currencyCode } } }
+  variant { barcode }
 }"#;
 
 pub const ORDER_LINE_ITEMS_QUERY: &str = r#"query OrderLineItems($id: ID!, $first: Int!, $after: String) {
@@ -111,6 +112,7 @@ pub const ORDER_LINE_ITEMS_QUERY: &str = r#"query OrderLineItems($id: ID!, $firs
         discountedTotalSet { shopMoney { amount currencyCode } }
         totalDiscountSet { shopMoney { amount currencyCode } }
         taxLines { priceSet { shopMoney { amount currencyCode } } }
+        variant { barcode }
       }
     }
   }

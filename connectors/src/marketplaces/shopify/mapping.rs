@@ -5,8 +5,7 @@
 //! error is a [`MappingError`] naming the Shopify field that was wrong.
 
 use super::wire::{
-    GqlLineItem, GqlOrder, MailingAddress, MoneyBag, RestAddress, RestLineItem, RestOrder,
-    RestOrderEnvelope, StrOrNum,
+    GqlLineItem, GqlOrder, MailingAddress, MoneyBag, RestAddress, RestLineItem, RestOrder, StrOrNum,
 };
 use chrono::{DateTime, Utc};
 use orderhub_core::{
@@ -14,7 +13,9 @@ use orderhub_core::{
     OrderStatus, PaymentStatus,
 };
 use rust_decimal::Decimal;
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, IgnoredAny};
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 pub const CHANNEL: &str = "shopify";
@@ -237,6 +238,7 @@ fn gql_line(index: usize, line: &GqlLineItem, cur: &Currency) -> Result<OrderLin
         discount,
         total: unit_price * Decimal::from(qty) - discount,
         grams: None,
+        barcode: line.variant.as_ref().and_then(|v| non_empty(&v.barcode)),
     })
 }
 
@@ -420,6 +422,7 @@ fn rest_line(index: usize, l: &RestLineItem) -> Result<OrderLine, MappingError> 
         discount,
         total: unit_price * Decimal::from(qty) - discount,
         grams,
+        barcode: None,
     })
 }
 
@@ -537,12 +540,63 @@ pub fn order_from_graphql_node(node: &Value) -> Result<Order, MappingError> {
 
 /// Map one REST order JSON (bare, or wrapped as `{"order": {...}}`).
 pub fn order_from_rest(value: &Value) -> Result<Order, MappingError> {
-    let value = match decode::<RestOrderEnvelope>(value) {
-        Ok(env) if env.order.is_object() => env.order,
-        _ => value.clone(),
+    // What decoding `RestOrderEnvelope` finds (an object's `order`, or the one
+    // element of a one-element array), without copying the order.
+    let wrapped = match value {
+        Value::Object(m) => m.get("order"),
+        Value::Array(a) if a.len() == 1 => a.first(),
+        _ => None,
     };
-    let wire: RestOrder = decode(&value)?;
+    let value = wrapped.filter(|o| o.is_object()).unwrap_or(value);
+    let wire: RestOrder = decode(value)?;
     Order::try_from(&wire)
+}
+
+/// Whether a key is present (with any value, `null` included).
+#[derive(Default)]
+struct Present(bool);
+
+impl<'de> Deserialize<'de> for Present {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        IgnoredAny::deserialize(d).map(|_| Present(true))
+    }
+}
+
+/// The top level of a raw payload, read without building a tree: what
+/// [`normalize`] decides on.
+#[derive(Deserialize)]
+struct Shape<'a> {
+    #[serde(borrow, default)]
+    data: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    order: Option<&'a RawValue>,
+    #[serde(rename = "legacyResourceId", default)]
+    legacy_resource_id: Present,
+    #[serde(rename = "createdAt", default)]
+    created_at_gql: Present,
+    #[serde(rename = "created_at", default)]
+    created_at_rest: Present,
+}
+
+/// [`normalize`] for the usual payload, a bare GraphQL node or REST order:
+/// one pass over the top level to see which, then the wire type straight
+/// from the text. `None` for anything else (a wrapper, a payload that does
+/// not decode, duplicate keys): [`normalize_value`] then answers, so results
+/// and errors are exactly its own.
+fn normalize_bare(raw: &str) -> Option<Result<Order, MappingError>> {
+    let shape: Shape = serde_json::from_str(raw).ok()?;
+    if shape.data.is_some() || shape.order.is_some() {
+        return None;
+    }
+    if shape.legacy_resource_id.0 || shape.created_at_gql.0 {
+        let wire: GqlOrder = serde_json::from_str(raw).ok()?;
+        Some(Order::try_from(&wire))
+    } else if shape.created_at_rest.0 {
+        let wire: RestOrder = serde_json::from_str(raw).ok()?;
+        Some(Order::try_from(&wire))
+    } else {
+        None
+    }
 }
 
 /// What the hub makes of one raw Shopify order payload: a GraphQL `Order` node
@@ -550,6 +604,12 @@ pub fn order_from_rest(value: &Value) -> Result<Order, MappingError> {
 /// `created_at`; `{"order": {...}}` is unwrapped). A GraphQL response holding one
 /// order (`{"data": {"order": {...}}}`) is accepted too.
 pub fn normalize(raw: &str) -> Result<Order, MappingError> {
+    normalize_bare(raw).unwrap_or_else(|| normalize_value(raw))
+}
+
+/// [`normalize`] through a `serde_json::Value`: every shape, and errors that
+/// name the JSON path.
+fn normalize_value(raw: &str) -> Result<Order, MappingError> {
     let value: Value =
         serde_json::from_str(raw).map_err(|e| MappingError::new("$", format!("not JSON: {e}")))?;
     if !value.is_object() {
@@ -606,6 +666,8 @@ mod tests {
         assert_eq!(o.lines[0].sku.as_deref(), Some("IPOD2008PINK"));
         assert_eq!(o.lines[0].unit_price, d("199.00"));
         assert_eq!(o.lines[0].grams, Some(567));
+        // REST line items carry no barcode.
+        assert!(o.lines.iter().all(|l| l.barcode.is_none()));
         assert_eq!(
             o.lines[0].external_id.as_deref(),
             Some("866550311766439020")
@@ -654,11 +716,17 @@ mod tests {
             first.ship_to.as_ref().unwrap().country.as_deref(),
             Some("US")
         );
+        // `variant { barcode }`: a barcode as given, trimmed; none for a
+        // variant without one or a deleted variant.
+        assert_eq!(first.lines[0].barcode.as_deref(), Some("2000000000015"));
+        assert_eq!(first.lines[1].barcode.as_deref(), Some("012345678905"));
         let second = order_from_graphql_node(&nodes[1]).unwrap();
+        assert_eq!(second.lines[0].barcode, None);
         assert_eq!(second.status, OrderStatus::Shipped);
         assert_eq!(second.fulfillment_status, FulfillmentStatus::Fulfilled);
         assert_eq!(second.ship_to.unwrap().country.as_deref(), Some("DE"));
         let third = order_from_graphql_node(&nodes[2]).unwrap();
+        assert_eq!(third.lines[0].barcode, None);
         assert_eq!(third.status, OrderStatus::Cancelled);
         assert_eq!(third.payment_status, PaymentStatus::Refunded);
         // The same node through normalize.

@@ -26,6 +26,7 @@
 use super::client::{sign_webhook, HEADER_HMAC, HEADER_TOPIC, HEADER_WEBHOOK_ID, TOPICS};
 use super::cost::{self, MAX_SINGLE_QUERY_COST};
 use super::mapping::gid_tail;
+use crate::sandbox::catalog::generated_barcode;
 use crate::sandbox::generate::{catalog_price, dec, CATALOG, COUNTRIES};
 use crate::sandbox::{
     bad_request, json_response, parse_body, Catalog, Fault, Listing, SandboxCore,
@@ -153,6 +154,8 @@ struct SLine {
     tax: Decimal,
     tax_rate: Decimal,
     grams: u32,
+    /// The variant's barcode (`ProductVariant.barcode`).
+    barcode: Option<String>,
 }
 
 impl SLine {
@@ -835,6 +838,21 @@ impl GLineItem {
     async fn total_discount_set(&self) -> MoneyBag {
         bag(self.line.discount, &self.currency)
     }
+    /// `LineItem.variant`: the catalog's variant for the line's sku, with the
+    /// barcode the line was sold with; `null` when the sku is not listed (as
+    /// for a deleted variant).
+    async fn variant(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<GProductVariant>> {
+        let catalog = ctx.data::<Catalog>()?;
+        Ok(self
+            .line
+            .sku
+            .as_deref()
+            .and_then(|sku| catalog.find(sku))
+            .map(|listing| GProductVariant {
+                listing,
+                barcode: self.line.barcode.clone(),
+            }))
+    }
     async fn tax_lines(&self) -> Vec<TaxLine> {
         if self.line.tax.is_zero() {
             return Vec::new();
@@ -1356,24 +1374,32 @@ impl GInventoryItem {
 }
 
 #[derive(Clone)]
-struct GProductVariant(Listing);
+struct GProductVariant {
+    listing: Listing,
+    barcode: Option<String>,
+}
 
 #[Object(name = "ProductVariant")]
 impl GProductVariant {
     async fn id(&self) -> ID {
         ID(format!(
             "gid://shopify/ProductVariant/{}",
-            VARIANT_ID_BASE + self.0.index
+            VARIANT_ID_BASE + self.listing.index
         ))
     }
+    /// `ProductVariant.barcode`: the catalog's barcode for the sku (or the
+    /// one the order line was seeded with).
+    async fn barcode(&self) -> Option<&str> {
+        self.barcode.as_deref()
+    }
     async fn sku(&self) -> Option<String> {
-        Some(self.0.sku.clone())
+        Some(self.listing.sku.clone())
     }
     async fn inventory_quantity(&self) -> i64 {
-        self.0.quantity
+        self.listing.quantity
     }
     async fn inventory_item(&self) -> GInventoryItem {
-        GInventoryItem(self.0.clone())
+        GInventoryItem(self.listing.clone())
     }
 }
 
@@ -1454,7 +1480,10 @@ impl QueryRoot {
             .into_iter()
             .filter(|l| term.as_deref().is_none_or(|t| l.sku.starts_with(t)))
             .take(n)
-            .map(GProductVariant)
+            .map(|listing| GProductVariant {
+                barcode: Some(generated_barcode(&listing.sku)),
+                listing,
+            })
             .collect();
         Ok(GProductVariantConnection { nodes })
     }
@@ -2059,6 +2088,9 @@ pub struct SeedLine {
     pub quantity: Option<u32>,
     pub price: Option<Decimal>,
     pub discount: Option<Decimal>,
+    /// The variant's barcode; without one, the catalog's barcode for the sku
+    /// ([`generated_barcode`]); `""` for a variant without a barcode (`null`).
+    pub barcode: Option<String>,
 }
 
 /// `POST /_sandbox/orders/{legacy_id}/touch`: bump `updatedAt` to now, or to a
@@ -2137,9 +2169,16 @@ impl Store {
             let net = price * Decimal::from(quantity) - discount;
             let tax =
                 (net * tax_rate).round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
+            let sku = l.sku.unwrap_or_else(|| format!("SKU-{:03}", idx + 1));
+            let barcode = match l.barcode {
+                Some(b) if b.trim().is_empty() => None,
+                Some(b) => Some(b),
+                None => Some(generated_barcode(&sku)),
+            };
             lines.push(SLine {
                 id: self.next_line,
-                sku: Some(l.sku.unwrap_or_else(|| format!("SKU-{:03}", idx + 1))),
+                barcode,
+                sku: Some(sku),
                 title: l.title.unwrap_or_else(|| CATALOG[idx].to_string()),
                 quantity,
                 price,

@@ -201,7 +201,7 @@ async fn the_sandbox_throttles_and_caps_query_cost() {
     let url = format!("{}/admin/api/2025-10/graphql.json", e.base);
     let body = json!({
         "query": client::ORDERS_QUERY,
-        "variables": {"first": 14, "query": "", "lineItems": 5},
+        "variables": {"first": 13, "query": "", "lineItems": 5},
     });
     let first: Value = http
         .post(&url)
@@ -215,13 +215,15 @@ async fn the_sandbox_throttles_and_caps_query_cost() {
         .unwrap();
     assert_eq!(
         first["data"]["orders"]["nodes"].as_array().unwrap().len(),
-        14
+        13
     );
-    assert_eq!(first["extensions"]["cost"]["requestedQueryCost"], 940);
+    // 2 for the connection + 13 × 72 per order (each of 5 line items with
+    // its `variant`).
+    assert_eq!(first["extensions"]["cost"]["requestedQueryCost"], 938);
     let actual = first["extensions"]["cost"]["actualQueryCost"]
         .as_u64()
         .unwrap();
-    assert!(actual < 940 && actual > 14 * 20, "{actual}");
+    assert!(actual < 938 && actual > 13 * 20, "{actual}");
     // The refund leaves less than the next query needs.
     let resp = http
         .post(&url)
@@ -286,6 +288,48 @@ async fn all_orders_arrive_through_429s_and_5xx() {
     let s = stats(&e.base).await;
     assert!(s.faults_total() > 0, "{s:?}");
     assert_eq!(s.throttled, 0);
+}
+
+#[tokio::test]
+async fn line_barcodes_come_from_the_variant() {
+    let e = env(2000.0, 5000.0).await;
+    seed(
+        &e.base,
+        json!({"orders": [{"lines": [
+            {"sku": "SKU-003", "quantity": 2},
+            {"sku": "SKU-004", "barcode": " 0012345678905 "},
+            {"sku": "SKU-005", "barcode": ""},
+            {"sku": "NOT-LISTED"},
+        ]}]}),
+    )
+    .await;
+    let c = connector(&e.base);
+    let (ok, bad, _) = fetch_all(&c, epoch()).await;
+    assert!(bad.is_empty(), "{bad:?}");
+    let lines = &ok[0].lines;
+    let barcode = |sku: &str| {
+        lines
+            .iter()
+            .find(|l| l.sku.as_deref() == Some(sku))
+            .unwrap()
+            .barcode
+            .clone()
+    };
+    // The catalog's EAN-13 for the sku, the seeded one (trimmed), none for a
+    // variant without a barcode, none for a line without a variant.
+    assert_eq!(
+        barcode("SKU-003"),
+        Some(crate::sandbox::catalog::generated_barcode("SKU-003"))
+    );
+    assert_eq!(barcode("SKU-004").as_deref(), Some("0012345678905"));
+    assert_eq!(barcode("SKU-005"), None);
+    assert_eq!(barcode("NOT-LISTED"), None);
+    // The same through the follow-up line-items query (one line per page).
+    let mut one = setup(&e.base, TOKEN);
+    one.options.insert("line_items_page".into(), "1".into());
+    let c = ShopifyConnector::new(one).unwrap();
+    let (again, _, _) = fetch_all(&c, epoch()).await;
+    assert_eq!(again[0].lines, ok[0].lines);
 }
 
 #[tokio::test]

@@ -258,6 +258,19 @@ pub struct GqlLineItem {
     pub total_discount_set: Option<MoneyBag>,
     #[serde(default, deserialize_with = "null_default")]
     pub tax_lines: Vec<GqlTaxLine>,
+    /// `LineItem.variant` (`null` once the variant is deleted), selected for
+    /// its `barcode`.
+    #[serde(default)]
+    pub variant: Option<GqlLineVariant>,
+}
+
+/// The `ProductVariant` of a line item, as the connector selects it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GqlLineVariant {
+    /// `ProductVariant.barcode` (ISBN, UPC, GTIN, ...; `null` when unset).
+    #[serde(default)]
+    pub barcode: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -24,6 +24,20 @@ fn money(field: &str, s: Option<&str>) -> Result<Decimal, MappingError> {
     }
 }
 
+/// [`parse_money`], naming the field (built only on failure): its checks,
+/// then its error again with the name.
+fn money_at(field: impl FnOnce() -> String, s: &str) -> Result<Decimal, MappingError> {
+    parse_money("", s).or_else(|_| parse_money(&field(), s))
+}
+
+/// [`money`], naming the field (built only on failure).
+fn opt_money_at(field: impl FnOnce() -> String, s: Option<&str>) -> Result<Decimal, MappingError> {
+    match s.map(str::trim) {
+        None | Some("") => Ok(Decimal::ZERO),
+        Some(v) => money_at(field, v),
+    }
+}
+
 fn unix(field: &str, secs: i64) -> Result<DateTime<Utc>, MappingError> {
     DateTime::from_timestamp(secs, 0)
         .ok_or_else(|| MappingError::new(field, format!("`{secs}` is not a UNIX time")))
@@ -65,17 +79,17 @@ struct Unit<'a> {
 fn fold_lines(items: &[LineItem]) -> Result<Vec<OrderLine>, MappingError> {
     let mut groups: Vec<(Vec<Unit>, String)> = Vec::new();
     for (i, item) in items.iter().enumerate() {
-        let price = parse_money(
-            &format!("line_items[{i}].original_price"),
+        let price = money_at(
+            || format!("line_items[{i}].original_price"),
             &item.original_price,
         )?;
-        let sale = parse_money(&format!("line_items[{i}].sale_price"), &item.sale_price)?;
-        let seller = money(
-            &format!("line_items[{i}].seller_discount"),
+        let sale = money_at(|| format!("line_items[{i}].sale_price"), &item.sale_price)?;
+        let seller = opt_money_at(
+            || format!("line_items[{i}].seller_discount"),
             item.seller_discount.as_deref(),
         )?;
-        let platform = money(
-            &format!("line_items[{i}].platform_discount"),
+        let platform = opt_money_at(
+            || format!("line_items[{i}].platform_discount"),
             item.platform_discount.as_deref(),
         )?;
         let discount = seller + platform;
@@ -117,6 +131,7 @@ fn fold_lines(items: &[LineItem]) -> Result<Vec<OrderLine>, MappingError> {
                 discount,
                 total: first.price * Decimal::from(quantity) - discount,
                 grams: None,
+                barcode: None,
             }
         })
         .collect())
@@ -222,7 +237,14 @@ pub fn order_from_value(v: &serde_json::Value) -> Result<Order, MappingError> {
 }
 
 /// One raw order JSON as the vendor returns it (`orderhub normalize --channel tiktok`).
+///
+/// The wire type is decoded straight from the text; only a payload that does
+/// not decode goes through a `serde_json::Value`, whose errors name the JSON
+/// path (so results and errors are exactly [`order_from_value`]'s).
 pub fn normalize(raw: &str) -> Result<Order, MappingError> {
+    if let Ok(o) = serde_json::from_str::<TtsOrder>(raw) {
+        return Order::try_from(&o);
+    }
     let v: serde_json::Value =
         serde_json::from_str(raw).map_err(|e| MappingError::new("$", e.to_string()))?;
     order_from_value(&v)

@@ -252,6 +252,7 @@ pub fn order_from_wire(o: &WcOrder) -> Result<Order, MappingError> {
             discount,
             total,
             grams: None,
+            barcode: None,
         });
     }
     let mut fee_discount = Decimal::ZERO;
@@ -269,6 +270,7 @@ pub fn order_from_wire(o: &WcOrder) -> Result<Order, MappingError> {
                 discount: Decimal::ZERO,
                 total,
                 grams: None,
+                barcode: None,
             });
         } else {
             fee_discount -= total;
