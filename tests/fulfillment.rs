@@ -615,3 +615,49 @@ async fn a_channel_that_stays_down_leaves_a_failed_job_sqlite() {
 async fn a_channel_that_stays_down_leaves_a_failed_job_postgres() {
     channel_down_leaves_a_failed_job(Db::Postgres).await;
 }
+
+/// No sleeping pollers: with the fallback poll a minute away, a poll job,
+/// the RouteOrder jobs a page enqueues, their BuyLabel and PushTracking all
+/// run as soon as they are pushed (on PostgreSQL through LISTEN/NOTIFY, on
+/// SQLite through the in-process signal). Were the wake-up broken, each hop
+/// would wait for the 60 s poll and nothing would be pushed within 30 s.
+async fn pushed_jobs_wake_their_workers(db: Db) {
+    let shopify = Sandbox::start().await;
+    shopify.seed(5, 100).await;
+    let easypost = easypost(0).await;
+    let url = fresh_db(db).await;
+    let (app, _) = start(
+        &flow_toml(
+            &url,
+            &shopify.base,
+            &easypost.base,
+            "poll_fallback_ms = 60000",
+        ),
+        &easypost,
+    )
+    .await;
+    let pushed = wait_for(Duration::from_secs(30), || {
+        let s = app.store.clone();
+        async move {
+            s.fulfillment_counts()
+                .await
+                .is_ok_and(|c| c.tracking_pushed >= 5)
+        }
+    })
+    .await;
+    let counts = app.store.fulfillment_counts().await.unwrap();
+    assert!(
+        pushed,
+        "5 orders through four queues without a poll: {counts:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushed_jobs_wake_their_workers_sqlite() {
+    pushed_jobs_wake_their_workers(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushed_jobs_wake_their_workers_postgres() {
+    pushed_jobs_wake_their_workers(Db::Postgres).await;
+}

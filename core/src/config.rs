@@ -553,6 +553,11 @@ pub struct WorkerSettings {
     pub max_attempts: usize,
     /// Per-request timeout towards remote APIs.
     pub request_timeout_ms: u64,
+    /// How often an idle queue worker looks for jobs anyway. A job pushed
+    /// in this process (or, on PostgreSQL, in any process) wakes its worker at
+    /// once; the poll catches retries whose backoff ran out and, on SQLite,
+    /// jobs pushed by another process.
+    pub poll_fallback_ms: u64,
 }
 
 impl Default for WorkerSettings {
@@ -564,6 +569,7 @@ impl Default for WorkerSettings {
             concurrency: 4,
             max_attempts: 8,
             request_timeout_ms: 15_000,
+            poll_fallback_ms: 200,
         }
     }
 }
@@ -644,6 +650,9 @@ impl Settings {
         }
         if self.worker.concurrency == 0 {
             problems.push("worker.concurrency: must be at least 1".into());
+        }
+        if self.worker.poll_fallback_ms < 10 {
+            problems.push("worker.poll_fallback_ms: must be at least 10".into());
         }
         if self.worker.max_attempts == 0 {
             problems.push("worker.max_attempts: must be at least 1".into());

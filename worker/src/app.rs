@@ -37,6 +37,8 @@ pub struct App {
     pub instance: String,
     /// The ops API token, read from the environment variable config names.
     pub api_token: Option<String>,
+    /// Webhook deliveries stored by group commit, then applied.
+    pub ingest: crate::ingest_batch::Ingest,
 }
 
 impl App {
@@ -153,6 +155,7 @@ impl App {
             queue,
             instance,
             api_token,
+            ingest: Default::default(),
         }))
     }
 }

@@ -8,6 +8,7 @@ pub mod budget;
 pub mod cli;
 pub mod demo;
 pub mod email;
+pub mod ingest_batch;
 pub mod jobs;
 pub mod jobs_api;
 pub mod label_pdf;

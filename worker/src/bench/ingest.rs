@@ -1,9 +1,12 @@
 //! Webhook ingest: `wrk` (a second process) posting signed Shopify
 //! `orders/updated` deliveries, each with a new `X-Shopify-Webhook-Id`, to
 //! the real `/webhooks/channels/{id}` route (signature checked on the raw
-//! body, the delivery stored in the inbox and applied before the 200),
-//! against a bare axum handler on the same server that reads the same body
-//! and answers 200.
+//! body, the delivery committed to the inbox before the 200, deliveries
+//! arriving together in one transaction; applied after the answer by the
+//! ingest's applier), against a bare axum handler on the same server that
+//! reads the same body and answers 200. After the webhook run, the time
+//! until the applier has applied every stored delivery is measured too, so
+//! applying later is not applying never.
 
 use super::e2e::Sandboxes;
 use super::procs;
@@ -25,6 +28,11 @@ pub struct Ingest {
     pub bare_rps: f64,
     /// Inbox rows stored by the run (each answered request is one).
     pub stored: i64,
+    /// Seconds from the end of the webhook run until every stored delivery
+    /// was applied (`None`: not within a minute).
+    pub drain_secs: Option<f64>,
+    /// The most deliveries one transaction stored.
+    pub largest_batch: usize,
 }
 
 pub fn wrk_available() -> bool {
@@ -97,16 +105,28 @@ async fn wrk(url: &str, script: &std::path::Path, secs: u64, c: u32) -> anyhow::
     parse_wrk(&text)
 }
 
-async fn inbox_rows(app: &App) -> anyhow::Result<i64> {
+async fn count(app: &App, sql: &str) -> anyhow::Result<i64> {
     let db = app.store.db();
     let row = db
         .query_one_raw(Statement::from_string(
             db.get_database_backend(),
-            "SELECT COUNT(*) AS n FROM webhook_inbox".to_string(),
+            sql.to_string(),
         ))
         .await?
         .context("a count")?;
     Ok(row.try_get::<i64>("", "n")?)
+}
+
+async fn inbox_rows(app: &App) -> anyhow::Result<i64> {
+    count(app, "SELECT COUNT(*) AS n FROM webhook_inbox").await
+}
+
+async fn unapplied_rows(app: &App) -> anyhow::Result<i64> {
+    count(
+        app,
+        "SELECT COUNT(*) AS n FROM webhook_inbox WHERE processed_at IS NULL",
+    )
+    .await
 }
 
 pub async fn run(db_url: &str, secs: u64, connections: u32) -> anyhow::Result<Ingest> {
@@ -168,6 +188,7 @@ pub async fn run(db_url: &str, secs: u64, connections: u32) -> anyhow::Result<In
     let dir = std::env::temp_dir();
     let run_id = uuid::Uuid::new_v4().simple().to_string();
     let mut results = Vec::new();
+    let mut drain = None;
     for (i, path) in ["/webhooks/channels/bench-shopify", "/_bench/ingest"]
         .iter()
         .enumerate()
@@ -186,6 +207,20 @@ pub async fn run(db_url: &str, secs: u64, connections: u32) -> anyhow::Result<In
             eprintln!("  warning: {path}: {} errors or non-2xx answers", m.bad);
         }
         let stored = inbox_rows(&app).await? - before;
+        if i == 0 {
+            // Applied after the answers: how long until none is left.
+            let t0 = std::time::Instant::now();
+            loop {
+                if unapplied_rows(&app).await? == 0 {
+                    drain = Some(t0.elapsed().as_secs_f64());
+                    break;
+                }
+                if t0.elapsed() > std::time::Duration::from_secs(60) {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        }
         results.push((m, stored));
     }
     server.abort();
@@ -195,9 +230,14 @@ pub async fn run(db_url: &str, secs: u64, connections: u32) -> anyhow::Result<In
         Backend::Sqlite => "SQLite",
         Backend::Postgres => "PostgreSQL",
     };
+    let largest_batch = app.ingest.largest_batch();
     println!(
-        "  webhook ingest on {backend}: {} requests, {stored} deliveries stored",
-        hooks.requests
+        "  webhook ingest on {backend}: {} requests, {stored} deliveries stored (at most {largest_batch} per transaction), all applied {}",
+        hooks.requests,
+        match drain {
+            Some(s) => format!("{s:.2} s after the load"),
+            None => "NOT within 60 s after the load".into(),
+        }
     );
     app.store.db().clone().close().await.ok();
     Ok(Ingest {
@@ -207,5 +247,7 @@ pub async fn run(db_url: &str, secs: u64, connections: u32) -> anyhow::Result<In
         webhook_p99_ms: hooks.p99_ms,
         bare_rps: bare.requests_per_sec,
         stored: *stored,
+        drain_secs: drain,
+        largest_batch,
     })
 }

@@ -142,14 +142,15 @@ async fn fetch_and_store(
         report.quarantined += out.quarantined;
         // After the page committed. A crash right here leaves these orders
         // awaiting; the scheduler's sweep enqueues them after 30 s.
-        for order_id in &out.inserted_ids {
-            app.queue
-                .route
-                .push(super::RouteOrder {
-                    order_id: *order_id,
-                })
-                .await?;
-        }
+        app.queue
+            .route
+            .push_many(
+                out.inserted_ids
+                    .iter()
+                    .map(|&order_id| super::RouteOrder { order_id })
+                    .collect(),
+            )
+            .await?;
         // Renew the lease; if we lost it, another worker carries on.
         if !store.acquire_lease(&c.id, &app.instance, ttl_ms).await? {
             anyhow::bail!("lost the lease on channel `{}`", c.id);

@@ -24,12 +24,14 @@ pub async fn route_order(job: RouteOrder, app: Data<Arc<App>>) -> Result<(), Box
     if app.settings.shipping.auto_buy_labels {
         // After the commit; a crash right here is covered by the scheduler's
         // sweep of shipments left `created`.
-        for shipment_id in outcome.shipment_ids() {
-            app.queue
-                .buy_label
-                .push(super::BuyLabel { shipment_id })
-                .await?;
-        }
+        let jobs = outcome.shipment_ids().into_iter();
+        app.queue
+            .buy_label
+            .push_many(
+                jobs.map(|shipment_id| super::BuyLabel { shipment_id })
+                    .collect(),
+            )
+            .await?;
     }
     Ok(())
 }

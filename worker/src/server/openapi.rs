@@ -170,8 +170,8 @@ fn healthz() {}
 
 /// A channel's webhook delivery. The signature is checked on the raw body
 /// (Shopify: `X-Shopify-Hmac-Sha256`), the delivery stored in the inbox keyed
-/// by its delivery id (Shopify: `X-Shopify-Webhook-Id`), then the order it
-/// carries applied (newest wins) or quarantined; both are acknowledged.
+/// by its delivery id (Shopify: `X-Shopify-Webhook-Id`) before the answer;
+/// the order it carries is applied (newest wins) or quarantined after it.
 #[utoipa::path(
     post,
     path = "/webhooks/channels/{channel_id}",
@@ -184,8 +184,8 @@ fn healthz() {}
     ),
     request_body(content = serde_json::Value, content_type = "application/json", description = "The channel's payload, verified byte for byte"),
     responses(
-        (status = 200, description = "Stored (and applied or quarantined), or a duplicate delivery", body = WebhookAck),
-        (status = 400, description = "The body is not UTF-8", body = ErrorBody),
+        (status = 200, description = "Stored (`stored`; applied or quarantined after the answer), or a duplicate delivery (`duplicate`)", body = WebhookAck),
+        (status = 400, description = "The body is not UTF-8, or holds a NUL byte", body = ErrorBody),
         (status = 401, description = "Missing or bad signature", body = ErrorBody),
         (status = 404, description = "No channel with this id", body = ErrorBody),
         (status = 413, description = "The body is larger than the server accepts"),
@@ -210,7 +210,7 @@ fn channel_webhook() {}
     request_body(content = serde_json::Value, content_type = "application/json", description = "The carrier's event, verified byte for byte"),
     responses(
         (status = 200, description = "Stored (`accepted`), or a replay (`duplicate`)", body = WebhookAck),
-        (status = 400, description = "The body is not UTF-8", body = ErrorBody),
+        (status = 400, description = "The body is not UTF-8, or holds a NUL byte", body = ErrorBody),
         (status = 401, description = "Missing or bad signature", body = ErrorBody),
         (status = 404, description = "No carrier with this id", body = ErrorBody),
         (status = 413, description = "The body is larger than the server accepts"),
@@ -232,10 +232,9 @@ pub struct ErrorBody {
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct WebhookAck {
-    /// Channels: `Inserted(<order id>)`, `Updated(<order id>)`,
-    /// `Unchanged(<order id>)`, `quarantined`, `stored` (applied later) or
-    /// `duplicate`. Carriers: `accepted` or `duplicate`.
-    #[schema(example = "Inserted(42)")]
+    /// Channels: `stored` (applied after the answer) or `duplicate`.
+    /// Carriers: `accepted` or `duplicate`.
+    #[schema(example = "stored")]
     pub status: String,
 }
 

@@ -1,14 +1,17 @@
 //! Webhooks from channels and carriers: verify the signature on the raw
 //! bytes, store the delivery in the inbox (deduplicated by its delivery id),
-//! and only then acknowledge.
+//! and only then acknowledge (invariant 6). Deliveries arriving together
+//! are stored together, in one transaction ([`crate::ingest_batch`]).
 //!
 //! `POST /webhooks/channels/{channel_id}`: the order it carries is applied
-//! right after storing; a payload we cannot map is quarantined, still
-//! acknowledged. `POST /webhooks/carriers/{carrier_id}`: see
+//! after the answer (`stored`), by the ingest's applier or, after a crash,
+//! the scheduler's sweep ([`sweep_unapplied`]); a payload we cannot map is
+//! quarantined then. `POST /webhooks/carriers/{carrier_id}`: see
 //! [`carrier_webhook`].
 
 use super::ApiError;
 use crate::app::App;
+use crate::ingest_batch::{Delivery, Source};
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -27,38 +30,51 @@ fn answer(status: &str) -> WebhookAnswer {
 
 /// The part every webhook shares: the signature checked on the raw bytes
 /// (401), the body stored in the inbox under its delivery id before any
-/// answer. `Ok(None)` for a delivery stored before (a replay).
+/// answer (group commit). `Ok(None)` for a delivery stored before (a
+/// replay). The body is handed over as it came (no copy).
 async fn verify_and_store(
-    app: &App,
-    source: &str,
+    app: &Arc<App>,
+    source: Source,
     source_id: &str,
     verified: Result<VerifiedWebhook, WebhookError>,
-    body: &[u8],
-) -> Result<Option<(i64, VerifiedWebhook)>, ApiError> {
+    body: Bytes,
+) -> Result<Option<i64>, ApiError> {
     let verified = verified.map_err(|e| {
-        tracing::warn!(source, source_id, reason = %e, "webhook rejected");
+        tracing::warn!(source = source.as_str(), source_id, reason = %e, "webhook rejected");
         ApiError(StatusCode::UNAUTHORIZED, e.to_string())
     })?;
-    let Ok(text) = std::str::from_utf8(body) else {
+    if std::str::from_utf8(&body).is_err() {
         return Err(ApiError(
             StatusCode::BAD_REQUEST,
             "body is not UTF-8".into(),
         ));
-    };
-    let inbox_id = app
-        .store
-        .insert_webhook(
-            source,
-            source_id,
-            &verified.delivery_id,
-            &verified.topic,
-            text,
-        )
-        .await?;
-    if inbox_id.is_none() {
-        tracing::info!(source, source_id, delivery = %verified.delivery_id, "duplicate webhook ignored");
     }
-    Ok(inbox_id.map(|id| (id, verified)))
+    // No text column takes a NUL (PostgreSQL refuses it): bad input, a 4xx.
+    if body.contains(&0) || verified.delivery_id.contains('\0') || verified.topic.contains('\0') {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "NUL byte in the delivery".into(),
+        ));
+    }
+    let delivery_id = verified.delivery_id;
+    let inbox_id = app
+        .ingest
+        .store(
+            app,
+            Delivery {
+                source,
+                source_id: source_id.to_string(),
+                delivery_id: delivery_id.clone(),
+                topic: verified.topic,
+                body,
+            },
+        )
+        .await
+        .map_err(|_| ApiError(StatusCode::SERVICE_UNAVAILABLE, "store unavailable".into()))?;
+    if inbox_id.is_none() {
+        tracing::info!(source = source.as_str(), source_id, delivery = %delivery_id, "duplicate webhook ignored");
+    }
+    Ok(inbox_id)
 }
 
 /// `/metrics`: count a delivery by the answer it got.
@@ -98,18 +114,17 @@ async fn receive_channel_webhook(
         return Err(ApiError(StatusCode::NOT_FOUND, "unknown channel".into()));
     };
     let verified = channel.connector.verify_webhook(&headers, &body);
-    let Some((inbox_id, verified)) =
-        verify_and_store(&app, "channel", &channel_id, verified, &body).await?
-    else {
-        return answer("duplicate");
-    };
-    let outcome = apply(&app, channel, inbox_id, &verified.topic, &body).await?;
-    answer(&outcome)
+    match verify_and_store(&app, Source::Channel, &channel_id, verified, body).await? {
+        // Stored: applied next by the ingest's applier (or the sweep).
+        Some(_) => answer("stored"),
+        None => answer("duplicate"),
+    }
 }
 
 /// Apply a stored delivery: upsert its order (newest wins) or quarantine it,
-/// then mark the inbox row processed. Used by the handler and by the sweeper
-/// that finishes deliveries a crash (or a store error) left unapplied.
+/// then mark the inbox row processed. Used by the sweeper that finishes
+/// deliveries a crash (or a store error) left unapplied, and by the ingest's
+/// applier when applying a whole batch at once failed.
 pub async fn apply(
     app: &App,
     channel: &crate::app::Channel,
@@ -230,22 +245,13 @@ async fn receive_carrier_webhook(
     let verified = carrier
         .connector
         .verify_webhook_request(query.as_deref(), &headers, &body);
-    let Some((inbox_id, _)) =
-        verify_and_store(&app, "carrier", &carrier_id, verified, &body).await?
-    else {
-        return answer("duplicate");
-    };
-    // Stored: from here on the event is not lost. If the enqueue fails, the
-    // scheduler's sweep enqueues it later.
-    if let Err(e) = app
-        .queue
-        .tracking_event
-        .push(crate::jobs::ApplyTrackingEvent { inbox_id })
-        .await
-    {
-        tracing::warn!(carrier = %carrier_id, inbox_id, error = %e, "enqueue failed; the sweep will apply it");
+    // Stored, and its ApplyTrackingEvent enqueued with the rest of its batch
+    // before the answer; if that enqueue fails, the scheduler's sweep
+    // enqueues it later.
+    match verify_and_store(&app, Source::Carrier, &carrier_id, verified, body).await? {
+        Some(_) => answer("accepted"),
+        None => answer("duplicate"),
     }
-    answer("accepted")
 }
 
 /// Carrier events stored more than `grace` ago and not applied: enqueue
