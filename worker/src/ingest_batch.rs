@@ -158,9 +158,9 @@ impl Ingest {
 }
 
 /// SQLite has one writer at a time, and a transaction that finds the lock
-/// taken sleeps in SQLite's busy handler (1, 2, 5, 10 ms, ...) rather than
-/// waking when it is free. The writer and the applier take turns here
-/// instead (first come, first served), so neither sleeps on the other.
+/// taken polls for it in the store's busy handler (50 µs to 1 ms naps). The
+/// writer and the applier take turns here instead (first come, first
+/// served), so neither polls for the other.
 /// PostgreSQL needs no turns: their rows do not overlap.
 #[derive(Clone)]
 struct WriteGate(Option<Arc<tokio::sync::Mutex<()>>>);
@@ -200,16 +200,16 @@ async fn writer(
         };
         // The carrier events' jobs, before the answer. If an enqueue fails
         // the event is stored all the same: the scheduler's sweep enqueues it.
-        let events: Vec<i64> = batch
+        let events: Vec<ApplyTrackingEvent> = batch
             .iter()
             .zip(&ids)
             .filter(|(p, _)| p.delivery.source == Source::Carrier)
             .filter_map(|(_, id)| id.as_ref().ok().copied().flatten())
+            .map(|inbox_id| ApplyTrackingEvent { inbox_id })
             .collect();
-        for inbox_id in events {
-            if let Err(e) = tracking_event.push(ApplyTrackingEvent { inbox_id }).await {
-                tracing::warn!(inbox_id, error = %e, "enqueue failed; the sweep will apply it");
-            }
+        let count = events.len();
+        if let Err(e) = tracking_event.push_many(events).await {
+            tracing::warn!(events = count, error = %e, "enqueue failed; the sweep will apply them");
         }
         for (p, id) in batch.drain(..).zip(ids) {
             if let (Source::Channel, Ok(Some(inbox_id))) = (p.delivery.source, &id) {
@@ -359,11 +359,9 @@ async fn apply_batch(app: &App, gate: &WriteGate, batch: Vec<Stored>) {
                 .collect();
             // A new order that came by webhook before any poll saw it is
             // routed like a polled one.
-            for job in routes {
-                let order_id = job.order_id;
-                if let Err(e) = app.queue.route.push(job).await {
-                    tracing::error!(order_id, error = %e, "enqueue RouteOrder failed; the order stays awaiting");
-                }
+            let count = routes.len();
+            if let Err(e) = app.queue.route.push_many(routes).await {
+                tracing::error!(orders = count, error = %e, "enqueue RouteOrder failed; the orders stay awaiting");
             }
             // An event naming the order only: poll the channel now (once per
             // channel); its overlapping window picks the change up. If the

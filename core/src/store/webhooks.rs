@@ -189,6 +189,8 @@ impl Store {
                 } => {
                     let out =
                         super::orders::upsert_order(&tx, seller_id, channel_id, order).await?;
+                    // As `Store::upsert_order` does for a webhook order.
+                    super::sync::store_channel_barcodes(&tx, seller_id, [*order]).await?;
                     outcomes.push(Some(out));
                     done.push(*inbox_id);
                 }
