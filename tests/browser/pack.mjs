@@ -59,19 +59,24 @@ try {
   await page.fill('input[name=token]', token);
   await Promise.all([page.waitForURL((u) => !u.pathname.startsWith('/login')), page.press('input[name=token]', 'Enter')]);
 
+  // A scanner types into whatever has the focus: the field must have it
+  // before the first key, or the first characters go nowhere.
+  const focused = (why) => page.waitForFunction(() => document.activeElement && document.activeElement.id === 'code', null, { timeout: 15000 })
+    .catch(() => { throw new Error(why); });
+  const openPack = async () => {
+    await page.goto(`${base}/pack`);
+    await focused('the scan field is not focused on arrival');
+  };
+
   step('open /pack');
-  await page.goto(`${base}/pack`);
-  // A scanner types into whatever has the focus: the field must have it.
-  await page.waitForFunction(() => document.activeElement && document.activeElement.id === 'code', null, { timeout: 15000 })
-    .catch(() => { throw new Error('the scan field is not focused on arrival'); });
+  await openPack();
 
   // Type like a scanner: characters, then Enter; the page reloads focused.
   const scan = async (code) => {
     await page.keyboard.type(code, { delay: 5 });
     await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), page.keyboard.press('Enter')]);
     // autofocus is applied at the next rendering update after load.
-    await page.waitForFunction(() => document.activeElement && document.activeElement.id === 'code', null, { timeout: 15000 })
-      .catch(() => { throw new Error(`focus not back on the scan field after ${code}`); });
+    await focused(`focus not back on the scan field after ${code}`);
   };
 
   step(`scan shipment ${expect.good} and its items`);
@@ -92,8 +97,9 @@ try {
   await page.screenshot({ path: shotName('verified'), fullPage: true });
 
   step(`scan shipment ${expect.bad}: a wrong item, then Finish with units missing`);
-  await page.goto(`${base}/pack`);
+  await openPack();
   await scan(`SHIP-${expect.bad}`);
+  assert.match(await page.textContent('h1'), new RegExp(`Shipment ${expect.bad}\\b`));
   await scan(expect.wrong);
   assert.equal(await page.getAttribute('#last-scan', 'data-result'), 'wrong_item');
   const lastClass = await page.getAttribute('#last-scan', 'class');
