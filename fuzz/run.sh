@@ -71,7 +71,10 @@ done
 
 # One build for every target (release, debug assertions and ASan on).
 [ -n "${NO_BUILD:-}" ] || cargo fuzz build ${BUILD_ARGS:-}
-bindir="${CARGO_TARGET_DIR:-target}/$(rustc -vV | sed -n 's/^host: //p')/release"
+# `--dev` builds land in debug/, the default (optimized) ones in release/.
+profile=release
+case " ${BUILD_ARGS:-} " in *" --dev "*|*" -D "*) profile=debug ;; esac
+bindir="${CARGO_TARGET_DIR:-target}/$(rustc -vV | sed -n 's/^host: //p')/$profile"
 
 # cargo-fuzz's own ASan settings for Rust (`cargo fuzz run` sets them too).
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_odr_violation=0}"

@@ -8,6 +8,7 @@ pub mod packing;
 pub mod picklist;
 pub mod rate_choice;
 pub mod routing_rules;
+#[cfg(feature = "store")]
 pub mod store;
 pub mod tracking;
 

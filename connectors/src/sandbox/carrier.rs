@@ -29,40 +29,7 @@
 //! `POST /_sandbox/parcels` — `{"tracking_code", "reference"}` — to register a
 //! parcel it shipped, after which the tracker routes above work for it.
 
-use super::{SandboxLimits, SandboxProfile};
 use crate::carrier::LabelFormat;
-use axum::Router;
-
-/// How a carrier sandbox runs.
-#[derive(Debug, Clone, Copy)]
-pub struct CarrierSandboxSettings {
-    /// Every label not yet delivered moves one step this often; 0 = only when
-    /// asked through `/_sandbox/trackers/...`.
-    pub advance_every_ms: u64,
-    pub limits: SandboxLimits,
-}
-
-impl Default for CarrierSandboxSettings {
-    fn default() -> Self {
-        Self {
-            advance_every_ms: 0,
-            limits: SandboxLimits::Published,
-        }
-    }
-}
-
-/// A carrier sandbox as a carrier kind declares it.
-pub struct CarrierSandbox {
-    /// The carrier kind it imitates (`shippo`).
-    pub kind: &'static str,
-    /// The fixed credentials (keyed by the kind's `required_secrets`) and
-    /// options the sandbox's one account accepts.
-    pub profile: fn() -> SandboxProfile,
-    /// The vendor's routes and the control routes above.
-    pub router: fn(&SandboxProfile, CarrierSandboxSettings) -> Router,
-    /// The published limit it enforces, in words.
-    pub published_limit: &'static str,
-}
 
 /// A label file as a sandbox serves it: its content type and bytes. The PDF
 /// is a real one-page 4×6 in document whose text names the carrier and the

@@ -10,6 +10,7 @@
 
 pub mod client;
 pub mod mapping;
+#[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod wire;
 
@@ -21,12 +22,13 @@ pub use client::{
     DEFAULT_REQUESTS_PER_SECOND, HEADER_SIGNATURE, POSTAGE_EXISTS, SIGNATURE_PREFIX,
 };
 pub use mapping::{tracking_update_from_event, TRACKER_EVENTS};
-pub use sandbox::{
-    DeliveryReport, EasyPostSandbox, EasyPostSandboxOptions, DEFAULT_API_KEY, TRACKER_STEPS,
-};
+#[cfg(feature = "sandbox")]
+pub use sandbox::{DeliveryReport, EasyPostSandbox, EasyPostSandboxOptions, TRACKER_STEPS};
 
 use crate::carrier::{Carrier, CarrierKind, CarrierSetup};
-use crate::sandbox::{CarrierSandbox, CarrierSandboxSettings, SandboxProfile};
+#[cfg(feature = "sandbox")]
+use crate::sandbox::CarrierSandboxSettings;
+use crate::sandbox::{CarrierSandbox, SandboxProfile};
 use std::sync::Arc;
 
 fn build(setup: CarrierSetup) -> Result<Arc<dyn Carrier>, String> {
@@ -42,6 +44,7 @@ pub const KIND: CarrierKind = CarrierKind {
     sandbox: CarrierSandbox {
         kind: "easypost",
         profile: sandbox_profile,
+        #[cfg(feature = "sandbox")]
         router: sandbox_router,
         published_limit: "no published request limit; 429 with Retry-After on bursts",
     },
@@ -58,6 +61,7 @@ pub fn sandbox_profile() -> SandboxProfile {
     )
 }
 
+#[cfg(feature = "sandbox")]
 fn sandbox_router(profile: &SandboxProfile, settings: CarrierSandboxSettings) -> axum::Router {
     let mut opts = EasyPostSandboxOptions::with_key(profile.secret("api_key"));
     opts.advance_every_ms = settings.advance_every_ms;
@@ -65,3 +69,6 @@ fn sandbox_router(profile: &SandboxProfile, settings: CarrierSandboxSettings) ->
         Some(profile.secret("webhook_secret").to_string()).filter(|s| !s.is_empty());
     EasyPostSandbox::new(opts).router()
 }
+
+/// EasyPost test keys start with `EZTK`.
+pub const DEFAULT_API_KEY: &str = "EZTK_sandbox_test_key";

@@ -66,6 +66,7 @@ use super::wire::{
     Address, Fee, Parcel, PostageLabel, Rate, Shipment, Tracker, TrackingDetail, TrackingLocation,
     Webhook, WebhookList,
 };
+pub use super::DEFAULT_API_KEY;
 use crate::carrier::LabelFormat;
 use crate::sandbox::carrier::label_document;
 use crate::sandbox::{json_response, parse_body, Fault, SandboxCore};
@@ -86,9 +87,6 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
-
-/// EasyPost test keys start with `EZTK`.
-pub const DEFAULT_API_KEY: &str = "EZTK_sandbox_test_key";
 
 /// The statuses a sandbox tracker goes through, in order.
 pub const TRACKER_STEPS: [&str; 4] = ["pre_transit", "in_transit", "out_for_delivery", "delivered"];

@@ -15,6 +15,7 @@
 
 pub mod client;
 pub mod mapping;
+#[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod wire;
 
@@ -29,13 +30,13 @@ pub use client::{
 pub use mapping::{
     status_for_id, tracking_update_from_webhook, PARCEL_STATUS_CHANGED, STATUS_TABLE,
 };
-pub use sandbox::{
-    DeliveryReport, SendcloudSandbox, SendcloudSandboxOptions, DEFAULT_PUBLIC_KEY,
-    DEFAULT_SECRET_KEY, TRACKER_STEPS,
-};
+#[cfg(feature = "sandbox")]
+pub use sandbox::{DeliveryReport, SendcloudSandbox, SendcloudSandboxOptions, TRACKER_STEPS};
 
 use crate::carrier::{Carrier, CarrierKind, CarrierSetup};
-use crate::sandbox::{CarrierSandbox, CarrierSandboxSettings, SandboxProfile};
+#[cfg(feature = "sandbox")]
+use crate::sandbox::CarrierSandboxSettings;
+use crate::sandbox::{CarrierSandbox, SandboxProfile};
 use std::sync::Arc;
 
 fn build(setup: CarrierSetup) -> Result<Arc<dyn Carrier>, String> {
@@ -51,6 +52,7 @@ pub const KIND: CarrierKind = CarrierKind {
     sandbox: CarrierSandbox {
         kind: "sendcloud",
         profile: sandbox_profile,
+        #[cfg(feature = "sandbox")]
         router: sandbox_router,
         published_limit: "GET 1000 requests/min; POST/PUT/PATCH/DELETE 100 requests/min, bursts of 15/s; 429 with Retry-After",
     },
@@ -67,6 +69,7 @@ pub fn sandbox_profile() -> SandboxProfile {
     )
 }
 
+#[cfg(feature = "sandbox")]
 fn sandbox_router(profile: &SandboxProfile, settings: CarrierSandboxSettings) -> axum::Router {
     let mut opts = SendcloudSandboxOptions::with_keys(
         profile.secret("public_key"),
@@ -76,3 +79,6 @@ fn sandbox_router(profile: &SandboxProfile, settings: CarrierSandboxSettings) ->
     opts.limits = settings.limits;
     SendcloudSandbox::new(opts).router()
 }
+
+pub const DEFAULT_PUBLIC_KEY: &str = "sandbox_sendcloud_public_key";
+pub const DEFAULT_SECRET_KEY: &str = "sandbox_sendcloud_secret_key";

@@ -52,6 +52,7 @@ use super::mapping::{self, message_for_id};
 use super::wire::{
     Document, Label, MethodCountry, Parcel, ParcelInput, ShipmentRef, ShippingMethod, Status,
 };
+pub use super::{DEFAULT_PUBLIC_KEY, DEFAULT_SECRET_KEY};
 use crate::carrier::LabelFormat;
 use crate::sandbox::carrier::label_document;
 use crate::sandbox::{json_response, parse_body, Fault, SandboxCore, SandboxLimits};
@@ -73,9 +74,6 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
-
-pub const DEFAULT_PUBLIC_KEY: &str = "sandbox_sendcloud_public_key";
-pub const DEFAULT_SECRET_KEY: &str = "sandbox_sendcloud_secret_key";
 
 /// The status ids a sandbox parcel goes through once announced, in order.
 pub const TRACKER_STEPS: [i64; 4] = [1, 3, 92, 11];

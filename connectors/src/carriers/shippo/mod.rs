@@ -14,6 +14,7 @@
 
 pub mod client;
 pub mod mapping;
+#[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod wire;
 
@@ -25,13 +26,13 @@ pub use client::{
     HEADER_SIGNATURE, LABEL_FORMATS, TOKEN_PARAM,
 };
 pub use mapping::{status_from_wire, tracking_update_from_event, TRACK_UPDATED};
-pub use sandbox::{
-    DeliveryReport, ShippoLimits, ShippoSandbox, ShippoSandboxOptions, DEFAULT_API_TOKEN,
-    DEFAULT_WEBHOOK_SECRET, DEFAULT_WEBHOOK_TOKEN, TRACK_STEPS,
-};
+#[cfg(feature = "sandbox")]
+pub use sandbox::{DeliveryReport, ShippoLimits, ShippoSandbox, ShippoSandboxOptions, TRACK_STEPS};
 
 use crate::carrier::{Carrier, CarrierKind, CarrierSetup};
-use crate::sandbox::{CarrierSandbox, CarrierSandboxSettings, SandboxLimits, SandboxProfile};
+use crate::sandbox::{CarrierSandbox, SandboxProfile};
+#[cfg(feature = "sandbox")]
+use crate::sandbox::{CarrierSandboxSettings, SandboxLimits};
 use std::sync::Arc;
 
 fn build(setup: CarrierSetup) -> Result<Arc<dyn Carrier>, String> {
@@ -47,6 +48,7 @@ pub const KIND: CarrierKind = CarrierKind {
     sandbox: CarrierSandbox {
         kind: "shippo",
         profile: sandbox_profile,
+        #[cfg(feature = "sandbox")]
         router: sandbox_router,
         published_limit: "Shippo's published limits per test token and minute: POST 50 per resource, GET of one object 400, GET of a list 10; 429 with Retry-After",
     },
@@ -69,6 +71,7 @@ pub fn sandbox_profile() -> SandboxProfile {
     p
 }
 
+#[cfg(feature = "sandbox")]
 fn sandbox_router(profile: &SandboxProfile, settings: CarrierSandboxSettings) -> axum::Router {
     let mut opts = ShippoSandboxOptions::with_token(profile.secret("api_token"));
     opts.hmac_secret = profile
@@ -83,3 +86,10 @@ fn sandbox_router(profile: &SandboxProfile, settings: CarrierSandboxSettings) ->
     };
     ShippoSandbox::new(opts).router()
 }
+
+/// The sandbox's test token (Shippo test tokens start with `shippo_test_`).
+pub const DEFAULT_API_TOKEN: &str = "shippo_test_sandbox0123456789abcdef0123456789abcdef";
+/// The token the sandbox's webhook URLs carry (`?token=`).
+pub const DEFAULT_WEBHOOK_TOKEN: &str = "sandbox_shippo_webhook_token";
+/// The HMAC secret the sandbox profile signs webhooks with.
+pub const DEFAULT_WEBHOOK_SECRET: &str = "sandbox_shippo_hmac_secret";

@@ -56,6 +56,7 @@ use super::wire::{
     Address, Page, Parcel, Rate, Refund, ServiceLevel, Shipment, Substatus, Track, TrackLocation,
     TrackingStatus as WireStatus, Transaction,
 };
+pub use super::{DEFAULT_API_TOKEN, DEFAULT_WEBHOOK_SECRET, DEFAULT_WEBHOOK_TOKEN};
 use crate::carrier::LabelFormat;
 use crate::sandbox::carrier::{label_document, label_pdf_page};
 use crate::sandbox::{json_response, parse_body, Fault, SandboxCore};
@@ -75,13 +76,6 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
-
-/// The sandbox's test token (Shippo test tokens start with `shippo_test_`).
-pub const DEFAULT_API_TOKEN: &str = "shippo_test_sandbox0123456789abcdef0123456789abcdef";
-/// The token the sandbox's webhook URLs carry (`?token=`).
-pub const DEFAULT_WEBHOOK_TOKEN: &str = "sandbox_shippo_webhook_token";
-/// The HMAC secret the sandbox profile signs webhooks with.
-pub const DEFAULT_WEBHOOK_SECRET: &str = "sandbox_shippo_hmac_secret";
 
 /// The steps a sandbox tracker goes through: status and substatus code.
 pub const TRACK_STEPS: [(&str, &str); 4] = [

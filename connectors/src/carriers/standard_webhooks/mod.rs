@@ -63,15 +63,15 @@
 //! [`sandbox`] imitates an in-house shipping system that sends such events.
 
 pub mod mapping;
+#[cfg(feature = "sandbox")]
 pub mod sandbox;
 
 #[cfg(test)]
 mod tests;
 
 pub use mapping::{tracking_update_from_payload, TRACKING_UPDATED};
-pub use sandbox::{
-    DeliveryReport, StandardWebhooksSandbox, StandardWebhooksSandboxOptions, SANDBOX_SECRET,
-};
+#[cfg(feature = "sandbox")]
+pub use sandbox::{DeliveryReport, StandardWebhooksSandbox, StandardWebhooksSandboxOptions};
 
 use crate::carrier::{
     Carrier, CarrierCapabilities, CarrierKind, CarrierSetup, CarrierShipment, LabelRequest,
@@ -79,7 +79,9 @@ use crate::carrier::{
 };
 use crate::http::RemoteError;
 use crate::marketplace::{VerifiedWebhook, WebhookError};
-use crate::sandbox::{CarrierSandbox, CarrierSandboxSettings, SandboxProfile};
+#[cfg(feature = "sandbox")]
+use crate::sandbox::CarrierSandboxSettings;
+use crate::sandbox::{CarrierSandbox, SandboxProfile};
 use async_trait::async_trait;
 use base64::Engine;
 use std::sync::Arc;
@@ -259,6 +261,7 @@ pub const KIND: CarrierKind = CarrierKind {
     sandbox: CarrierSandbox {
         kind: "standard_webhooks",
         profile: sandbox_profile,
+        #[cfg(feature = "sandbox")]
         router: sandbox_router,
         published_limit: "none: the system only sends events; orderhub calls no API",
     },
@@ -269,6 +272,7 @@ pub fn sandbox_profile() -> SandboxProfile {
     SandboxProfile::new(&[("webhook_secret", SANDBOX_SECRET)], &[])
 }
 
+#[cfg(feature = "sandbox")]
 fn sandbox_router(profile: &SandboxProfile, settings: CarrierSandboxSettings) -> axum::Router {
     let opts = StandardWebhooksSandboxOptions {
         secret: profile.secret("webhook_secret").to_string(),
@@ -277,3 +281,6 @@ fn sandbox_router(profile: &SandboxProfile, settings: CarrierSandboxSettings) ->
     };
     StandardWebhooksSandbox::new(opts).router()
 }
+
+/// The sandbox profile's secret (24 bytes, base64, `whsec_`).
+pub const SANDBOX_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";

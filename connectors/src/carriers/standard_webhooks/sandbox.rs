@@ -33,6 +33,7 @@
 //! `trackers_by_status`.
 
 use super::mapping::{Envelope, TrackingData, TrackingEvent, TRACKING_UPDATED};
+pub use super::SANDBOX_SECRET;
 use super::{parse_secret, HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP};
 use crate::sandbox::{bad_request, json_response, parse_body, SandboxCore};
 use axum::body::Bytes;
@@ -49,9 +50,6 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
-
-/// The sandbox profile's secret (24 bytes, base64, `whsec_`).
-pub const SANDBOX_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 /// The steps a parcel goes through, in order.
 pub const STEPS: [&str; 4] = ["pre_transit", "in_transit", "out_for_delivery", "delivered"];

@@ -21,6 +21,7 @@
 
 pub mod client;
 pub mod mapping;
+#[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod wire;
 
@@ -29,10 +30,11 @@ mod tests;
 
 pub use client::{amazon_carrier_code, AmazonConnector};
 pub use mapping::normalize;
+#[cfg(feature = "sandbox")]
 pub use sandbox::{AmazonLimits, AmazonSandbox, UsagePlan};
 
 use crate::marketplace::{ChannelSetup, Marketplace, MarketplaceKind};
-use crate::sandbox::MarketplaceSandbox;
+use crate::sandbox::{MarketplaceSandbox, SandboxProfile};
 use std::sync::Arc;
 
 fn build(setup: ChannelSetup) -> Result<Arc<dyn Marketplace>, String> {
@@ -47,9 +49,31 @@ pub const KIND: MarketplaceKind = MarketplaceKind {
     normalize: mapping::normalize,
     sandbox: MarketplaceSandbox {
         kind: "amazon",
-        profile: sandbox::profile,
+        profile: sandbox_profile,
+        #[cfg(feature = "sandbox")]
         router: sandbox::router,
         published_limit:
             "searchOrders 0.0056 requests/s, burst 20 (token bucket; 429 QuotaExceeded without Retry-After)",
     },
 };
+
+pub const SANDBOX_CLIENT_ID: &str = "amzn1.application-oa2-client.sandbox0000000000000000";
+pub const SANDBOX_CLIENT_SECRET: &str = "amzn1.oa2-cs.v1.sandboxsecret";
+pub const SANDBOX_REFRESH_TOKEN: &str = "Atzr|IwEBIsandbox-refresh-token";
+pub const SANDBOX_MARKETPLACE: &str = "ATVPDKIKX0DER";
+pub const SANDBOX_SELLER_ID: &str = "A2SANDBOXSELLER1";
+
+/// The sandbox's one account: the credentials and options it accepts.
+pub fn sandbox_profile() -> SandboxProfile {
+    SandboxProfile::new(
+        &[
+            ("client_id", SANDBOX_CLIENT_ID),
+            ("client_secret", SANDBOX_CLIENT_SECRET),
+            ("refresh_token", SANDBOX_REFRESH_TOKEN),
+        ],
+        &[
+            ("marketplace_id", SANDBOX_MARKETPLACE),
+            ("seller_id", SANDBOX_SELLER_ID),
+        ],
+    )
+}

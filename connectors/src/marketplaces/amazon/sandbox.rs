@@ -11,10 +11,15 @@
 //! sku not listed). Amazon sends order notifications through SQS/EventBridge,
 //! not HTTP webhooks, so the webhook control route answers 501.
 
+pub use super::sandbox_profile as profile;
 use super::wire::{
     AmazonOrder, ApiError, Buyer, ConfirmShipmentRequest, CustomerAddress, ErrorList, ItemPrice,
     ItemProceeds, ItemProduct, LwaTokenResponse, Money, OrderFulfillment, OrderItem, OrderPackage,
     OrderProceeds, Pagination, ProceedsBreakdown, Recipient, SalesChannel, SearchOrdersResponse,
+};
+pub use super::{
+    SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, SANDBOX_MARKETPLACE, SANDBOX_REFRESH_TOKEN,
+    SANDBOX_SELLER_ID,
 };
 use crate::sandbox::generate::{generate_order, GenOrder};
 use crate::sandbox::{
@@ -34,10 +39,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-pub const SANDBOX_CLIENT_ID: &str = "amzn1.application-oa2-client.sandbox0000000000000000";
-pub const SANDBOX_CLIENT_SECRET: &str = "amzn1.oa2-cs.v1.sandboxsecret";
-pub const SANDBOX_REFRESH_TOKEN: &str = "Atzr|IwEBIsandbox-refresh-token";
-pub const SANDBOX_MARKETPLACE: &str = "ATVPDKIKX0DER";
 const TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
 const PAGE_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 
@@ -45,7 +46,6 @@ pub const SEARCH_PATH: &str = "/orders/2026-01-01/orders";
 pub const GET_ORDER_PATH: &str = "/orders/2026-01-01/orders/{orderId}";
 pub const CONFIRM_PATH: &str = "/orders/v0/orders/{orderId}/shipmentConfirmation";
 pub const LISTINGS_ITEM_PATH: &str = "/listings/2021-08-01/items/{sellerId}/{sku}";
-pub const SANDBOX_SELLER_ID: &str = "A2SANDBOXSELLER1";
 /// `patchListingsItem`'s default usage plan.
 pub const PATCH_LISTINGS_PLAN: UsagePlan = UsagePlan {
     rate: 5.0,
@@ -174,20 +174,6 @@ pub struct AmazonSandbox {
     profile: SandboxProfile,
     limits: AmazonLimits,
     state: Mutex<SandboxState>,
-}
-
-pub fn profile() -> SandboxProfile {
-    SandboxProfile::new(
-        &[
-            ("client_id", SANDBOX_CLIENT_ID),
-            ("client_secret", SANDBOX_CLIENT_SECRET),
-            ("refresh_token", SANDBOX_REFRESH_TOKEN),
-        ],
-        &[
-            ("marketplace_id", SANDBOX_MARKETPLACE),
-            ("seller_id", SANDBOX_SELLER_ID),
-        ],
-    )
 }
 
 pub fn router(profile: &SandboxProfile, limits: SandboxLimits) -> Router {

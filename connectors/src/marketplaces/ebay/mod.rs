@@ -21,6 +21,7 @@
 
 pub mod client;
 pub mod mapping;
+#[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod wire;
 
@@ -32,10 +33,13 @@ pub use client::{
     PUBLISHED_DAILY_CALLS, TOKEN_PATH,
 };
 pub use mapping::normalize;
+#[cfg(feature = "sandbox")]
 pub use sandbox::{EbaySandbox, EbaySandboxOptions, SeedRequest, TouchRequest};
 
 use crate::marketplace::{ChannelSetup, Marketplace, MarketplaceKind};
-use crate::sandbox::{MarketplaceSandbox, SandboxLimits, SandboxProfile};
+#[cfg(feature = "sandbox")]
+use crate::sandbox::SandboxLimits;
+use crate::sandbox::{MarketplaceSandbox, SandboxProfile};
 use std::sync::Arc;
 
 fn build(setup: ChannelSetup) -> Result<Arc<dyn Marketplace>, String> {
@@ -51,6 +55,7 @@ pub const KIND: MarketplaceKind = MarketplaceKind {
     sandbox: MarketplaceSandbox {
         kind: "ebay",
         profile,
+        #[cfg(feature = "sandbox")]
         router,
         published_limit:
             "100,000 Fulfillment API calls/day per application (sandbox smoothing: 25 calls/s)",
@@ -73,6 +78,7 @@ pub fn profile() -> SandboxProfile {
 }
 
 /// eBay's routes and the control routes, accepting `profile`'s credentials.
+#[cfg(feature = "sandbox")]
 pub fn router(profile: &SandboxProfile, limits: SandboxLimits) -> axum::Router {
     let (id, secret, refresh) = (
         profile.secret("client_id"),

@@ -14,6 +14,7 @@
 
 pub mod client;
 pub mod mapping;
+#[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod wire;
 
@@ -25,10 +26,11 @@ pub use client::{
     HEADER_SIGNATURE,
 };
 pub use mapping::normalize;
+#[cfg(feature = "sandbox")]
 pub use sandbox::{EcwidSandbox, EcwidSandboxOptions};
 
 use crate::marketplace::{ChannelSetup, Marketplace, MarketplaceKind};
-use crate::sandbox::MarketplaceSandbox;
+use crate::sandbox::{MarketplaceSandbox, SandboxProfile};
 use std::sync::Arc;
 
 fn build(setup: ChannelSetup) -> Result<Arc<dyn Marketplace>, String> {
@@ -43,8 +45,22 @@ pub const KIND: MarketplaceKind = MarketplaceKind {
     normalize: mapping::normalize,
     sandbox: MarketplaceSandbox {
         kind: "ecwid",
-        profile: sandbox::profile,
+        profile: sandbox_profile,
+        #[cfg(feature = "sandbox")]
         router: sandbox::router,
         published_limit: "600 requests/min per token (429 with Retry-After beyond it)",
     },
 };
+
+pub const SANDBOX_STORE_ID: &str = "1003";
+
+/// The sandbox's one account: the credentials and options it accepts.
+pub fn sandbox_profile() -> SandboxProfile {
+    SandboxProfile::new(
+        &[
+            ("access_token", "secret_sandbox_token"),
+            ("client_secret", "sandbox_client_secret"),
+        ],
+        &[("store_id", SANDBOX_STORE_ID)],
+    )
+}

@@ -27,6 +27,8 @@
 
 use super::client::sign_webhook;
 use super::mapping::{format_ecwid_date, parse_ecwid_date};
+pub use super::sandbox_profile as profile;
+pub use super::SANDBOX_STORE_ID;
 use crate::sandbox::generate::{generate_order, GenOrder};
 use crate::sandbox::{
     json_response, parse_body, Catalog, Fault, Listing, SandboxCore, SandboxLimits, SandboxProfile,
@@ -46,7 +48,6 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-pub const SANDBOX_STORE_ID: &str = "1003";
 /// Ecwid's published limit: 600 requests per minute per token.
 pub const PUBLISHED_PER_MINUTE: u32 = 600;
 /// Still enforced, ten times the published one, for demos and benchmarks.
@@ -78,15 +79,6 @@ const PAYMENT_STATUSES: [&str; 9] = [
 ];
 
 /// The sandbox store's fixed credentials and options.
-pub fn profile() -> SandboxProfile {
-    SandboxProfile::new(
-        &[
-            ("access_token", "secret_sandbox_token"),
-            ("client_secret", "sandbox_client_secret"),
-        ],
-        &[("store_id", SANDBOX_STORE_ID)],
-    )
-}
 
 pub fn router(profile: &SandboxProfile, limits: SandboxLimits) -> Router {
     let mut opts = EcwidSandboxOptions::published(

@@ -20,6 +20,7 @@
 
 pub mod client;
 pub mod mapping;
+#[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod wire;
 
@@ -30,10 +31,11 @@ pub use client::{
     etsy_carrier_name, sign_webhook, verify_etsy_webhook, EtsyConnector, CLIENT_RATE,
 };
 pub use mapping::normalize;
+#[cfg(feature = "sandbox")]
 pub use sandbox::{EtsySandbox, EtsySandboxOptions};
 
 use crate::marketplace::{ChannelSetup, Marketplace, MarketplaceKind};
-use crate::sandbox::MarketplaceSandbox;
+use crate::sandbox::{MarketplaceSandbox, SandboxProfile};
 use std::sync::Arc;
 
 /// The secrets an Etsy channel needs.
@@ -51,8 +53,23 @@ pub const KIND: MarketplaceKind = MarketplaceKind {
     normalize: mapping::normalize,
     sandbox: MarketplaceSandbox {
         kind: "etsy",
-        profile: sandbox::profile,
+        profile: sandbox_profile,
+        #[cfg(feature = "sandbox")]
         router: sandbox::router,
         published_limit: "10 requests/s and 10,000 requests per rolling 24 h per app (429 with retry-after beyond them)",
     },
 };
+
+pub const SANDBOX_SHOP_ID: &str = "41224728";
+
+/// The sandbox's one account: the credentials and options it accepts.
+pub fn sandbox_profile() -> SandboxProfile {
+    SandboxProfile::new(
+        &[
+            ("keystring", "sbx1keystring2etsy3app"),
+            ("shared_secret", "sbxsharedsecret"),
+            ("refresh_token", "87654321.sbx-refresh-token"),
+        ],
+        &[("shop_id", SANDBOX_SHOP_ID)],
+    )
+}

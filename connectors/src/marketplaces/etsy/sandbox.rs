@@ -6,6 +6,8 @@
 // Handlers answer early with a ready `Response` as their error.
 #![allow(clippy::result_large_err)]
 
+pub use super::sandbox_profile as profile;
+pub use super::SANDBOX_SHOP_ID;
 use crate::sandbox::generate::{generate_order, GenOrder};
 use crate::sandbox::{
     json_response, parse_body, Catalog, Fault, Listing, SandboxCore, SandboxLimits, SandboxProfile,
@@ -25,7 +27,6 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-pub const SANDBOX_SHOP_ID: &str = "41224728";
 /// The seller's Etsy user id (access tokens start with it).
 const SELLER_USER_ID: u64 = 87_654_321;
 pub const PUBLISHED_PER_SECOND: u32 = 10;
@@ -36,16 +37,6 @@ const DAY: Duration = Duration::from_secs(86_400);
 const SECOND: Duration = Duration::from_secs(1);
 
 /// The sandbox shop's fixed credentials and options.
-pub fn profile() -> SandboxProfile {
-    SandboxProfile::new(
-        &[
-            ("keystring", "sbx1keystring2etsy3app"),
-            ("shared_secret", "sbxsharedsecret"),
-            ("refresh_token", "87654321.sbx-refresh-token"),
-        ],
-        &[("shop_id", SANDBOX_SHOP_ID)],
-    )
-}
 
 pub fn router(profile: &SandboxProfile, limits: SandboxLimits) -> Router {
     let mut opts = EtsySandboxOptions::published(

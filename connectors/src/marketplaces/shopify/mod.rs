@@ -14,6 +14,7 @@
 pub mod client;
 pub mod cost;
 pub mod mapping;
+#[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod wire;
 
@@ -25,10 +26,13 @@ pub use client::{
     DEFAULT_API_VERSION, HEADER_ACCESS_TOKEN, HEADER_HMAC, HEADER_TOPIC, HEADER_WEBHOOK_ID, TOPICS,
 };
 pub use mapping::normalize;
+#[cfg(feature = "sandbox")]
 pub use sandbox::{SeedOrder, SeedRequest, ShopifySandbox, ShopifySandboxOptions, TouchRequest};
 
 use crate::marketplace::{ChannelSetup, Marketplace, MarketplaceKind};
-use crate::sandbox::{MarketplaceSandbox, SandboxLimits, SandboxProfile};
+#[cfg(feature = "sandbox")]
+use crate::sandbox::SandboxLimits;
+use crate::sandbox::{MarketplaceSandbox, SandboxProfile};
 use std::sync::Arc;
 
 fn build(setup: ChannelSetup) -> Result<Arc<dyn Marketplace>, String> {
@@ -44,6 +48,7 @@ pub const KIND: MarketplaceKind = MarketplaceKind {
     sandbox: MarketplaceSandbox {
         kind: "shopify",
         profile: sandbox_profile,
+        #[cfg(feature = "sandbox")]
         router: sandbox_router,
         published_limit:
             "GraphQL cost bucket 20,000 points restoring 1,000 points/s (Shopify Plus)",
@@ -60,6 +65,7 @@ fn sandbox_profile() -> SandboxProfile {
     )
 }
 
+#[cfg(feature = "sandbox")]
 fn sandbox_router(profile: &SandboxProfile, limits: SandboxLimits) -> axum::Router {
     let (token, secret) = (
         profile.secret("access_token"),

@@ -21,6 +21,7 @@
 
 pub mod client;
 pub mod mapping;
+#[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod wire;
 
@@ -29,10 +30,11 @@ mod tests;
 
 pub use client::{sign_request, sign_webhook, TiktokConnector, CLIENT_RATE, HEADER_SIGNATURE};
 pub use mapping::normalize;
+#[cfg(feature = "sandbox")]
 pub use sandbox::TiktokSandbox;
 
 use crate::marketplace::{ChannelSetup, Marketplace, MarketplaceKind};
-use crate::sandbox::MarketplaceSandbox;
+use crate::sandbox::{MarketplaceSandbox, SandboxProfile};
 use std::sync::Arc;
 
 fn build(setup: ChannelSetup) -> Result<Arc<dyn Marketplace>, String> {
@@ -47,8 +49,21 @@ pub const KIND: MarketplaceKind = MarketplaceKind {
     normalize: mapping::normalize,
     sandbox: MarketplaceSandbox {
         kind: "tiktok",
-        profile: sandbox::profile,
+        profile: sandbox_profile,
+        #[cfg(feature = "sandbox")]
         router: sandbox::router,
         published_limit: "50 requests/s per shop per API (429, code 36009004, beyond it)",
     },
 };
+
+/// The sandbox's one account: the credentials and options it accepts.
+pub fn sandbox_profile() -> SandboxProfile {
+    SandboxProfile::new(
+        &[
+            ("app_key", "6a1sandboxkey"),
+            ("app_secret", "sandbox_app_secret"),
+            ("access_token", "ROW_sandbox_access_token"),
+        ],
+        &[("shop_cipher", "ROW_sandbox_cipher")],
+    )
+}

@@ -8,6 +8,7 @@
 #![allow(clippy::result_large_err)]
 
 use super::client::{sign_request, sign_webhook, HEADER_ACCESS_TOKEN, RATE_LIMIT_CODE};
+pub use super::sandbox_profile as profile;
 use crate::sandbox::generate::{generate_order, GenOrder};
 use crate::sandbox::{
     json_response, parse_body, Catalog, Fault, Listing, SandboxCore, SandboxLimits, SandboxProfile,
@@ -36,17 +37,6 @@ const PROVIDERS: [(&str, &str); 5] = [
     ("6617675021119438852", "DHL eCommerce"),
     ("6617675021119438853", "Royal Mail"),
 ];
-
-pub fn profile() -> SandboxProfile {
-    SandboxProfile::new(
-        &[
-            ("app_key", "6a1sandboxkey"),
-            ("app_secret", "sandbox_app_secret"),
-            ("access_token", "ROW_sandbox_access_token"),
-        ],
-        &[("shop_cipher", "ROW_sandbox_cipher")],
-    )
-}
 
 pub fn router(profile: &SandboxProfile, limits: SandboxLimits) -> Router {
     let qps = match limits {

@@ -16,6 +16,7 @@
 
 pub mod client;
 pub mod mapping;
+#[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod wire;
 
@@ -27,10 +28,13 @@ pub use client::{
     WooCommerceConnector, HEADER_DELIVERY_ID, HEADER_SIGNATURE, HEADER_TOPIC, TOPICS,
 };
 pub use mapping::normalize;
+#[cfg(feature = "sandbox")]
 pub use sandbox::{HostLimit, SeedRequest, TouchRequest, WooSandbox, WooSandboxOptions};
 
 use crate::marketplace::{ChannelSetup, Marketplace, MarketplaceKind};
-use crate::sandbox::{MarketplaceSandbox, SandboxLimits, SandboxProfile};
+#[cfg(feature = "sandbox")]
+use crate::sandbox::SandboxLimits;
+use crate::sandbox::{MarketplaceSandbox, SandboxProfile};
 use std::sync::Arc;
 
 fn build(setup: ChannelSetup) -> Result<Arc<dyn Marketplace>, String> {
@@ -46,6 +50,7 @@ pub const KIND: MarketplaceKind = MarketplaceKind {
     sandbox: MarketplaceSandbox {
         kind: "woocommerce",
         profile: sandbox_profile,
+        #[cfg(feature = "sandbox")]
         router: sandbox_router,
         published_limit:
             "none published (self-hosted); sandbox assumes a host limit of 25 requests/s, burst 50",
@@ -69,6 +74,7 @@ pub fn sandbox_profile() -> SandboxProfile {
     )
 }
 
+#[cfg(feature = "sandbox")]
 pub fn sandbox_router(profile: &SandboxProfile, limits: SandboxLimits) -> axum::Router {
     WooSandbox::new(WooSandboxOptions {
         consumer_key: profile.secret("consumer_key").to_string(),

@@ -1,7 +1,7 @@
-//! What every marketplace sandbox declares, so tests, the demo and
-//! `orderhub sandbox KIND` start any of them the same way.
+//! What every marketplace and carrier sandbox declares, so tests, the demo
+//! and `orderhub sandbox KIND` start any of them the same way. The routers
+//! need the `sandbox` feature; the profiles (credentials) do not.
 
-use axum::Router;
 use std::collections::BTreeMap;
 
 /// How a channel pointed at a sandbox is configured: the credentials the
@@ -34,7 +34,8 @@ pub struct MarketplaceSandbox {
     pub profile: fn() -> SandboxProfile,
     /// The vendor's routes and the control routes (see the module docs of
     /// [`crate::sandbox`]), accepting `profile`'s credentials.
-    pub router: fn(&SandboxProfile, SandboxLimits) -> Router,
+    #[cfg(feature = "sandbox")]
+    pub router: fn(&SandboxProfile, SandboxLimits) -> axum::Router,
     /// The published limit the sandbox enforces, in words, for notes and the
     /// demo summary (`600 requests/min per token`).
     pub published_limit: &'static str,
@@ -61,4 +62,36 @@ impl SandboxProfile {
             .map(String::as_str)
             .unwrap_or_default()
     }
+}
+
+/// How a carrier sandbox runs.
+#[derive(Debug, Clone, Copy)]
+pub struct CarrierSandboxSettings {
+    /// Every label not yet delivered moves one step this often; 0 = only when
+    /// asked through `/_sandbox/trackers/...`.
+    pub advance_every_ms: u64,
+    pub limits: SandboxLimits,
+}
+
+impl Default for CarrierSandboxSettings {
+    fn default() -> Self {
+        Self {
+            advance_every_ms: 0,
+            limits: SandboxLimits::Published,
+        }
+    }
+}
+
+/// A carrier sandbox as a carrier kind declares it.
+pub struct CarrierSandbox {
+    /// The carrier kind it imitates (`shippo`).
+    pub kind: &'static str,
+    /// The fixed credentials (keyed by the kind's `required_secrets`) and
+    /// options the sandbox's one account accepts.
+    pub profile: fn() -> SandboxProfile,
+    /// The vendor's routes and the control routes above.
+    #[cfg(feature = "sandbox")]
+    pub router: fn(&SandboxProfile, CarrierSandboxSettings) -> axum::Router,
+    /// The published limit it enforces, in words.
+    pub published_limit: &'static str,
 }
