@@ -165,6 +165,19 @@ pub async fn run(opts: Options) -> anyhow::Result<ExitCode> {
         chrono::Utc::now().format("%Y-%m-%d %H:%M UTC")
     );
 
+    // ORDERHUB_BENCH_E2E_ONLY: the SQLite end-to-end run alone (with
+    // ORDERHUB_BENCH_PROGRESS, stage by stage), to iterate on the pipeline.
+    if std::env::var_os("ORDERHUB_BENCH_E2E_ONLY").is_some() {
+        let url = format!("sqlite://{}?mode=rwc", dir.join("bench.sqlite").display());
+        let e = e2e::run(&url, &dir, opts.orders, 1, 0).await?;
+        println!(
+            "  end to end, SQLite, 1 process: {:.0} orders/s ({} orders in {:.2} s, {:.2} jobs/order), peak RSS {:.1} MB",
+            e.orders_per_sec, e.orders, e.secs, e.jobs_per_order, e.peak_rss_mb
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+        return Ok(ExitCode::SUCCESS);
+    }
+
     // Normalize against a bare parse (no database).
     let normalize = micro::normalize_costs(20_000);
 

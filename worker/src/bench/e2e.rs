@@ -162,12 +162,27 @@ pub async fn run(
     let want = orders as u64;
     let deadline = Instant::now() + Duration::from_secs(120 + want / 20);
     let mut peak: f64 = 0.0;
+    // With ORDERHUB_BENCH_PROGRESS set: each second, how far each stage is
+    // (stored, routed, labelled, pushed), which shows the stage that lags.
+    let progress = std::env::var_os("ORDERHUB_BENCH_PROGRESS").is_some();
+    let started = Instant::now();
+    let mut next_report = Duration::from_secs(1);
     loop {
         for w in &workers {
             peak = peak.max(w.rss_mb().1);
         }
         let synced = store.count_orders(None).await?;
-        let pushed = store.fulfillment_counts().await?.tracking_pushed;
+        let counts = store.fulfillment_counts().await?;
+        let pushed = counts.tracking_pushed;
+        if progress && started.elapsed() >= next_report {
+            next_report += Duration::from_secs(1);
+            eprintln!(
+                "  {:>4.1}s stored {synced} routed {} labelled {} pushed {pushed}",
+                started.elapsed().as_secs_f64(),
+                counts.shipments,
+                counts.labels_bought
+            );
+        }
         let exceptions = store.count_orders_in(OrderStatus::Exception).await?;
         if synced >= want && pushed + exceptions >= want {
             if exceptions > 0 {
