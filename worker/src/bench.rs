@@ -167,13 +167,30 @@ pub async fn run(opts: Options) -> anyhow::Result<ExitCode> {
 
     // ORDERHUB_BENCH_E2E_ONLY: the SQLite end-to-end run alone (with
     // ORDERHUB_BENCH_PROGRESS, stage by stage), to iterate on the pipeline.
+    // With --database: the PostgreSQL runs with 1 and --processes workers.
     if std::env::var_os("ORDERHUB_BENCH_E2E_ONLY").is_some() {
-        let url = format!("sqlite://{}?mode=rwc", dir.join("bench.sqlite").display());
-        let e = e2e::run(&url, &dir, opts.orders, 1, 0).await?;
-        println!(
-            "  end to end, SQLite, 1 process: {:.0} orders/s ({} orders in {:.2} s, {:.2} jobs/order), peak RSS {:.1} MB",
-            e.orders_per_sec, e.orders, e.secs, e.jobs_per_order, e.peak_rss_mb
-        );
+        let mut runs = vec![("SQLite", None, 1)];
+        if let Some(admin) = &pg {
+            runs = vec![("PostgreSQL", Some(admin.as_str()), 1)];
+            if opts.processes > 1 {
+                runs.push(("PostgreSQL", Some(admin.as_str()), opts.processes));
+            }
+        }
+        for (name, admin, p) in runs {
+            let url = match admin {
+                Some(a) => procs::sibling_db(a, &dir, &format!("e2e{p}")).await?,
+                None => format!("sqlite://{}?mode=rwc", dir.join("bench.sqlite").display()),
+            };
+            let r = e2e::run(&url, &dir, opts.orders, p, 0).await;
+            if let Some(a) = admin {
+                procs::drop_sibling(a, &url).await;
+            }
+            let e = r?;
+            println!(
+                "  end to end, {name}, {p} process(es): {:.0} orders/s ({} orders in {:.2} s, {:.2} jobs/order), peak RSS {:.1} MB",
+                e.orders_per_sec, e.orders, e.secs, e.jobs_per_order, e.peak_rss_mb
+            );
+        }
         let _ = std::fs::remove_dir_all(&dir);
         return Ok(ExitCode::SUCCESS);
     }
