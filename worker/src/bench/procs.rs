@@ -27,13 +27,16 @@ pub async fn sibling_db(url: &str, dir: &Path, tag: &str) -> anyhow::Result<Stri
     db.execute_unprepared(&format!("CREATE DATABASE {name}"))
         .await?;
     db.close().await.ok();
-    let (base, _) = url
-        .split('?')
-        .next()
-        .unwrap_or(url)
+    let (path, query) = url.split_once('?').unwrap_or((url, ""));
+    let (base, _) = path
         .rsplit_once('/')
         .context("a PostgreSQL URL ends in /database")?;
-    Ok(format!("{base}/{name}"))
+    // Keep the query (`?host=/var/run/postgresql` for a Unix socket).
+    Ok(if query.is_empty() {
+        format!("{base}/{name}")
+    } else {
+        format!("{base}/{name}?{query}")
+    })
 }
 
 /// Drop a database [`sibling_db`] made (PostgreSQL; SQLite files go with the
@@ -42,7 +45,7 @@ pub async fn drop_sibling(url: &str, sibling: &str) {
     if url.starts_with("sqlite:") {
         return;
     }
-    let Some(name) = sibling.rsplit('/').next() else {
+    let Some(name) = sibling.split('?').next().and_then(|p| p.rsplit('/').next()) else {
         return;
     };
     if let Ok(db) = sea_orm::Database::connect(url).await {
