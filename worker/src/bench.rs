@@ -165,31 +165,17 @@ pub async fn run(opts: Options) -> anyhow::Result<ExitCode> {
         chrono::Utc::now().format("%Y-%m-%d %H:%M UTC")
     );
 
-    // ORDERHUB_BENCH_E2E_ONLY: the SQLite end-to-end run alone (with
-    // ORDERHUB_BENCH_PROGRESS, stage by stage), to iterate on the pipeline.
-    // With --database: the PostgreSQL runs with 1 and --processes workers.
+    // ORDERHUB_BENCH_E2E_ONLY: the end-to-end rows alone (with
+    // ORDERHUB_BENCH_PROGRESS, stage by stage), to iterate on the pipeline:
+    // SQLite, or with --database PostgreSQL with 1 and --processes workers.
     if std::env::var_os("ORDERHUB_BENCH_E2E_ONLY").is_some() {
-        let mut runs = vec![("SQLite", None, 1)];
-        if let Some(admin) = &pg {
-            runs = vec![("PostgreSQL", Some(admin.as_str()), 1)];
-            if opts.processes > 1 {
-                runs.push(("PostgreSQL", Some(admin.as_str()), opts.processes));
-            }
-        }
-        for (name, admin, p) in runs {
-            let url = match admin {
-                Some(a) => procs::sibling_db(a, &dir, &format!("e2e{p}")).await?,
-                None => format!("sqlite://{}?mode=rwc", dir.join("bench.sqlite").display()),
-            };
-            let r = e2e::run(&url, &dir, opts.orders, p, 0).await;
-            if let Some(a) = admin {
-                procs::drop_sibling(a, &url).await;
-            }
-            let e = r?;
-            println!(
-                "  end to end, {name}, {p} process(es): {:.0} orders/s ({} orders in {:.2} s, {:.2} jobs/order), peak RSS {:.1} MB",
-                e.orders_per_sec, e.orders, e.secs, e.jobs_per_order, e.peak_rss_mb
-            );
+        let (url, counts) = match &pg {
+            Some(admin) => (admin.clone(), vec![1, opts.processes.max(1)]),
+            None => (sqlite_url(&dir), vec![1]),
+        };
+        let mut done = std::collections::BTreeSet::new();
+        for p in counts.into_iter().filter(|p| done.insert(*p)) {
+            e2e_row(&url, &dir, opts.orders, p, 0).await?;
         }
         let _ = std::fs::remove_dir_all(&dir);
         return Ok(ExitCode::SUCCESS);
@@ -208,7 +194,7 @@ pub async fn run(opts: Options) -> anyhow::Result<ExitCode> {
     let mut backends = Vec::new();
     // SQLite.
     {
-        let url = format!("sqlite://{}?mode=rwc", dir.join("bench.sqlite").display());
+        let url = sqlite_url(&dir);
         let mut f = backend_figures("SQLite", &url, &dir, &opts, &[1], wrk).await?;
         f.name = "SQLite";
         backends.push(f);
@@ -349,6 +335,31 @@ pub async fn run(opts: Options) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The SQLite database of a run (a file in its temporary directory).
+fn sqlite_url(dir: &std::path::Path) -> String {
+    format!("sqlite://{}?mode=rwc", dir.join("bench.sqlite").display())
+}
+
+/// One end-to-end row with `p` worker processes, on a fresh database next
+/// to `url` (dropped after), printed as it ends.
+async fn e2e_row(
+    url: &str,
+    dir: &std::path::Path,
+    orders: u32,
+    p: usize,
+    samples: usize,
+) -> anyhow::Result<e2e::E2e> {
+    let eurl = procs::sibling_db(url, dir, &format!("e2e{p}")).await?;
+    let r = e2e::run(&eurl, dir, orders, p, samples).await;
+    procs::drop_sibling(url, &eurl).await;
+    let e = r?;
+    println!(
+        "  end to end, {p} process(es): {:.0} orders/s ({} orders in {:.2} s, {:.2} jobs/order), peak RSS {:.1} MB",
+        e.orders_per_sec, e.orders, e.secs, e.jobs_per_order, e.peak_rss_mb
+    );
+    Ok(e)
+}
+
 async fn backend_figures(
     name: &'static str,
     url: &str,
@@ -384,15 +395,8 @@ async fn backend_figures(
         procs::drop_sibling(url, &qurl).await;
     }
     for &p in process_counts {
-        let eurl = procs::sibling_db(url, dir, &format!("e2e{p}")).await?;
-        let r = e2e::run(&eurl, dir, opts.orders, p, opts.samples).await;
-        procs::drop_sibling(url, &eurl).await;
-        let e = r?;
-        println!(
-            "  end to end, {p} process(es): {:.0} orders/s ({} orders in {:.2} s, {:.2} jobs/order), peak RSS {:.1} MB",
-            e.orders_per_sec, e.orders, e.secs, e.jobs_per_order, e.peak_rss_mb
-        );
-        f.e2e.push(e);
+        f.e2e
+            .push(e2e_row(url, dir, opts.orders, p, opts.samples).await?);
     }
     if wrk {
         let iurl = procs::sibling_db(url, dir, "ingest").await?;
